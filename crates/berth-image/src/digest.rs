@@ -6,7 +6,7 @@ use std::str::FromStr;
 use sha2::{Digest as _, Sha256};
 
 /// A digest that failed validation.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// the string has no `algorithm:` prefix
     #[error("invalid digest {0:?}: expected algorithm:hex")]

@@ -1,1 +1,283 @@
-//! TODO: being written
+//! The image metadata database (`<data-root>/metadata.redb`, redb 2).
+//!
+//! This comment is the schema: every table, key and value the store persists.
+//!
+//! | table      | key                          | value                                        |
+//! | ---        | ---                          | ---                                          |
+//! | `meta`     | `"schema_version"`           | `u64`, currently [`SCHEMA_VERSION`] (= 1)     |
+//! | `images`   | full normalized name (`docker.io/library/busybox:latest`, or `repo@sha256:…`) | JSON [`ImageEntry`]: `{"target": <OCI descriptor of the platform manifest>, "config": "sha256:…" (image id), "repo_digest": "sha256:…" \| null, "created": <unix seconds>}` |
+//!
+//! Blobs live in the content store and unpacked layers under `snapshots/`;
+//! neither is indexed here: the images table is the GC root set, and the
+//! blobs/snapshots an image needs are derived from its manifest and config.
+//!
+//! Rules:
+//! * A record is written only after every blob it references is complete
+//!   (and the blob directory fsynced) and every layer is unpacked: metadata
+//!   last, so a record never points at missing content.
+//! * Any change to a table, key or value format bumps [`SCHEMA_VERSION`] and
+//!   ships a migration in [`Metadata::migrate`] from every older version; a
+//!   database newer than this code is refused rather than misread.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::Descriptor;
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::Digest;
+
+/// Version of the schema drawn above.
+pub const SCHEMA_VERSION: u64 = 1;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
+
+/// Errors from the metadata database.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// redb failed (open, transaction, table, commit)
+    #[error("metadata database {path}: {what}")]
+    Db {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// a stored record does not parse
+    #[error("metadata database: image record {name:?} is corrupt")]
+    Corrupt {
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// the database was written by a newer berth
+    #[error("metadata database {path}: schema version {found} is newer than this berth understands ({SCHEMA_VERSION})")]
+    TooNew { path: PathBuf, found: u64 },
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One row of the `images` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageEntry {
+    /// the platform-specific manifest the name points at
+    pub target: Descriptor,
+    /// the manifest's config digest: the image id
+    pub config: Digest,
+    /// the digest the name was pulled by (index or manifest), if from a registry
+    pub repo_digest: Option<Digest>,
+    /// when the record was written (unix seconds)
+    pub created: u64,
+}
+
+/// The open metadata database.
+pub struct Metadata {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Metadata {
+    /// Open (creating and migrating as needed) `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = Database::create(path).map_err(db_err("open", path))?;
+        let me = Self {
+            db,
+            path: path.to_owned(),
+        };
+        me.migrate()?;
+        Ok(me)
+    }
+
+    fn err<'a, E: std::error::Error + Send + Sync + 'static>(
+        &'a self,
+        what: &'static str,
+    ) -> impl FnOnce(E) -> Error + 'a {
+        db_err(what, &self.path)
+    }
+
+    /// Bring an older database to [`SCHEMA_VERSION`] (version 0 = empty file).
+    fn migrate(&self) -> Result<()> {
+        let tx = self.db.begin_write().map_err(self.err("begin"))?;
+        {
+            let mut meta = tx.open_table(META).map_err(self.err("open table meta"))?;
+            let found = meta
+                .get("schema_version")
+                .map_err(self.err("read schema version"))?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            if found > SCHEMA_VERSION {
+                return Err(Error::TooNew {
+                    path: self.path.clone(),
+                    found,
+                });
+            }
+            // 0 → 1: create the images table. (Future migrations go here, in order.)
+            tx.open_table(IMAGES)
+                .map_err(self.err("open table images"))?;
+            meta.insert("schema_version", SCHEMA_VERSION)
+                .map_err(self.err("write schema version"))?;
+        }
+        tx.commit().map_err(self.err("commit"))?;
+        Ok(())
+    }
+
+    /// The schema version stored in the file.
+    pub fn schema_version(&self) -> Result<u64> {
+        let tx = self.db.begin_read().map_err(self.err("begin"))?;
+        let meta = tx.open_table(META).map_err(self.err("open table meta"))?;
+        let v = meta.get("schema_version").map_err(self.err("read"))?;
+        Ok(v.map(|v| v.value()).unwrap_or(0))
+    }
+
+    /// One image by full name.
+    pub fn get(&self, name: &str) -> Result<Option<ImageEntry>> {
+        let tx = self.db.begin_read().map_err(self.err("begin"))?;
+        let t = tx
+            .open_table(IMAGES)
+            .map_err(self.err("open table images"))?;
+        let Some(v) = t.get(name).map_err(self.err("read"))? else {
+            return Ok(None);
+        };
+        decode(name, v.value()).map(Some)
+    }
+
+    /// Every image, sorted by name.
+    pub fn list(&self) -> Result<Vec<(String, ImageEntry)>> {
+        let tx = self.db.begin_read().map_err(self.err("begin"))?;
+        let t = tx
+            .open_table(IMAGES)
+            .map_err(self.err("open table images"))?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(self.err("iterate"))? {
+            let (k, v) = row.map_err(self.err("iterate"))?;
+            out.push((k.value().to_owned(), decode(k.value(), v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Insert or replace an image record.
+    pub fn put(&self, name: &str, entry: &ImageEntry) -> Result<()> {
+        let bytes = serde_json::to_vec(entry).map_err(|source| Error::Corrupt {
+            name: name.to_owned(),
+            source,
+        })?;
+        let tx = self.db.begin_write().map_err(self.err("begin"))?;
+        {
+            let mut t = tx
+                .open_table(IMAGES)
+                .map_err(self.err("open table images"))?;
+            t.insert(name, bytes.as_slice())
+                .map_err(self.err("write"))?;
+        }
+        tx.commit().map_err(self.err("commit"))
+    }
+
+    /// Delete names; returns those that existed.
+    pub fn delete(&self, names: &[String]) -> Result<Vec<String>> {
+        let tx = self.db.begin_write().map_err(self.err("begin"))?;
+        let mut gone = Vec::new();
+        {
+            let mut t = tx
+                .open_table(IMAGES)
+                .map_err(self.err("open table images"))?;
+            for n in names {
+                if t.remove(n.as_str()).map_err(self.err("delete"))?.is_some() {
+                    gone.push(n.clone());
+                }
+            }
+        }
+        tx.commit().map_err(self.err("commit"))?;
+        Ok(gone)
+    }
+}
+
+fn decode(name: &str, bytes: &[u8]) -> Result<ImageEntry> {
+    serde_json::from_slice(bytes).map_err(|source| Error::Corrupt {
+        name: name.to_owned(),
+        source,
+    })
+}
+
+fn db_err<'a, E: std::error::Error + Send + Sync + 'static>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(E) -> Error + 'a {
+    move |e| Error::Db {
+        what,
+        path: path.to_owned(),
+        source: Box::new(e),
+    }
+}
+
+/// Seconds since the epoch (0 if the clock is before it).
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[allow(clippy::unwrap_used)]
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::image::MediaType;
+
+    fn entry(n: u8) -> ImageEntry {
+        let d = Digest::sha256_of(&[n]);
+        ImageEntry {
+            target: Descriptor::new(
+                MediaType::ImageManifest,
+                100 + n as u64,
+                d.as_str().parse::<oci_spec::image::Digest>().unwrap(),
+            ),
+            config: d.clone(),
+            repo_digest: Some(d),
+            created: 1,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata.redb");
+        {
+            let m = Metadata::open(&path).unwrap();
+            assert_eq!(m.schema_version().unwrap(), SCHEMA_VERSION);
+            m.put("docker.io/library/a:latest", &entry(1)).unwrap();
+            m.put("docker.io/library/b:latest", &entry(2)).unwrap();
+            assert_eq!(
+                m.delete(&["docker.io/library/b:latest".into(), "x".into()])
+                    .unwrap()
+                    .len(),
+                1
+            );
+        }
+        let m = Metadata::open(&path).unwrap();
+        let all = m.list().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].0, "docker.io/library/a:latest");
+        assert_eq!(all[0].1.target.size(), 101);
+        assert!(m.get("docker.io/library/b:latest").unwrap().is_none());
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 99)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        assert!(matches!(
+            Metadata::open(&path),
+            Err(Error::TooNew { found: 99, .. })
+        ));
+    }
+}

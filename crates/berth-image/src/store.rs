@@ -1,11 +1,20 @@
 //! The image store facade: the one type berthd (and the CLI today) holds.
 //! OWNER: store work. Signatures here are the contract used by `bundle`,
 //! `archive`, `push` and the CLI; change one only together with its callers.
+//!
+//! Layout under `--data-root`: `content/` ([`crate::content`]),
+//! `snapshots/` ([`crate::snapshot`]), `metadata.redb`
+//! ([`crate::metadata`], which also draws the schema), `gc.lock`
+//! ([`crate::gc`]).
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest};
 
+use crate::content::ContentStore;
+use crate::metadata::{ImageEntry, Metadata};
+use crate::pull::{self, Layer};
+use crate::snapshot::{self, Mount, Snapshots};
 use crate::{registry, Digest, Reference};
 
 /// Errors from image store operations.
@@ -17,6 +26,79 @@ pub enum Error {
     /// not yet written
     #[error("{0} is not implemented yet")]
     Unimplemented(&'static str),
+    /// a short id matches more than one image
+    #[error("ambiguous image id prefix {0:?}: it matches more than one image")]
+    Ambiguous(String),
+    /// `rmi` by id of an image with several names, without `-f`
+    #[error("conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories")]
+    Conflict { id: String },
+    /// a name that is not a valid reference
+    #[error(transparent)]
+    Reference(#[from] crate::reference::Error),
+    /// a digest in a manifest or config does not parse
+    #[error("invalid digest in image metadata")]
+    BadDigest(#[source] crate::digest::Error),
+    /// a manifest, index or config is not valid JSON of its kind
+    #[error("invalid {what}")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// manifest has a different number of layers than the config's diff_ids
+    #[error("image manifest has {layers} layers but its config lists {diff_ids} diff_ids")]
+    LayerCount { layers: usize, diff_ids: usize },
+    /// schema1, or something that is not an image manifest at all
+    #[error("unsupported manifest media type {0:?} (schema1 images are not supported: re-push them with a current client)")]
+    UnsupportedManifest(String),
+    /// the index has no manifest for the requested platform
+    #[error(
+        "no matching manifest for {wanted} in the manifest list entries (available: {available})"
+    )]
+    NoMatchingPlatform { wanted: String, available: String },
+    /// an unpacked layer does not hash to the config's diff_id
+    #[error(
+        "layer {layer}: unpacked content {actual} does not match the config's diff_id {expected}"
+    )]
+    DiffIdMismatch {
+        layer: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+    /// the download broke off
+    #[error("layer download interrupted")]
+    Interrupted(#[source] std::io::Error),
+    /// talking to the registry failed
+    #[error(transparent)]
+    Remote(pull::RemoteError),
+    /// a file operation failed
+    #[error("{path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// a background task failed
+    #[error("pull task failed")]
+    Join(#[source] tokio::task::JoinError),
+    /// the pull was cancelled
+    #[error("pull cancelled")]
+    Cancelled,
+    /// content store
+    #[error(transparent)]
+    Content(#[from] crate::content::Error),
+    /// metadata database
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::Error),
+    /// snapshots
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::Error),
+    /// garbage collection
+    #[error(transparent)]
+    Gc(#[from] crate::gc::Error),
+    /// layer unpacking
+    #[error("unpacking layer")]
+    Unpack(#[from] crate::unpack::Error),
 }
 
 /// Where the store lives and how it reaches registries.
@@ -38,6 +120,10 @@ pub struct ImageRecord {
     pub target: Descriptor,
     /// the index/manifest-list digest the name was pulled by, if any (RepoDigest)
     pub repo_digest: Option<Digest>,
+    /// the image id: the config's digest
+    pub id: Digest,
+    /// when the name was recorded (unix seconds)
+    pub created: u64,
 }
 
 /// Target platform for pulls (`--platform os/arch[/variant]`).
@@ -58,7 +144,11 @@ pub enum PullEvent {
     /// a layer started downloading (`total` bytes)
     LayerStart { digest: Digest, total: u64 },
     /// bytes downloaded so far
-    LayerProgress { digest: Digest, done: u64, total: u64 },
+    LayerProgress {
+        digest: Digest,
+        done: u64,
+        total: u64,
+    },
     /// downloaded and verified; extraction begins
     LayerExtracting { digest: Digest },
     /// extracted
@@ -70,6 +160,13 @@ pub trait PullProgress: Send + Sync {
     fn event(&self, event: PullEvent);
 }
 
+/// A [`PullProgress`] that ignores everything (`pull -q`, tests).
+pub struct NoProgress;
+
+impl PullProgress for NoProgress {
+    fn event(&self, _event: PullEvent) {}
+}
+
 /// Docker's `Untagged:`/`Deleted:` lines from `rmi`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removed {
@@ -79,14 +176,56 @@ pub enum Removed {
 
 /// The image store.
 pub struct ImageStore {
-    _config: StoreConfig,
+    config: StoreConfig,
+    content: ContentStore,
+    snapshots: Snapshots,
+    metadata: Metadata,
+    /// built on first pull (reads the credentials file), then shared so the
+    /// token cache and connection pool are too
+    client: std::sync::Mutex<Option<registry::Client>>,
 }
 
 impl ImageStore {
     /// Open (creating if needed) the store under `config.data_root`.
     pub fn open(config: StoreConfig) -> Result<Self, Error> {
-        Ok(Self { _config: config })
+        let root = &config.data_root;
+        std::fs::create_dir_all(root).map_err(|source| Error::Io {
+            path: root.clone(),
+            source,
+        })?;
+        let content = ContentStore::open(&root.join("content"))?;
+        let snapshots = Snapshots::open(&root.join("snapshots"))?;
+        let metadata = Metadata::open(&root.join("metadata.redb"))?;
+        Ok(Self {
+            config,
+            content,
+            snapshots,
+            metadata,
+            client: std::sync::Mutex::new(None),
+        })
     }
+
+    /// The registry client, created on first use.
+    pub fn registry_client(&self) -> Result<registry::Client, Error> {
+        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = &*slot {
+            return Ok(c.clone());
+        }
+        let c = registry::Client::new(self.config.registry.clone()).map_err(Error::Remote)?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// The content store (blobs).
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    /// The unpacked layers.
+    pub fn snapshots(&self) -> &Snapshots {
+        &self.snapshots
+    }
+
     /// Pull `reference` for `platform`, reporting progress.
     pub async fn pull(
         &self,
@@ -94,68 +233,387 @@ impl ImageStore {
         platform: &Platform,
         progress: &dyn PullProgress,
     ) -> Result<ImageRecord, Error> {
-        let _ = (reference, platform, progress);
-        Err(Error::Unimplemented("pull"))
+        pull::pull(self, reference, platform, progress).await
     }
+
     /// Find an image by name (`busybox`, `busybox:1`, full ref, `name@digest`),
     /// full or short image id (config digest).
     pub fn resolve(&self, name_or_id: &str) -> Result<ImageRecord, Error> {
-        Err(Error::NotFound(name_or_id.to_owned()))
+        let not_found = || Error::NotFound(name_or_id.to_owned());
+        let all = self.list()?;
+        if let Some(hex) = id_hex(name_or_id) {
+            // A full id wins outright; a bare hex prefix only if no name matches.
+            if hex.len() == 64 || name_or_id.starts_with("sha256:") {
+                return by_id_prefix(&all, hex)?.ok_or_else(not_found);
+            }
+        }
+        if let Ok(r) = Reference::parse(name_or_id) {
+            if let Some(rec) = by_name(&all, &r) {
+                return Ok(rec);
+            }
+        }
+        match id_hex(name_or_id) {
+            Some(hex) => by_id_prefix(&all, hex)?.ok_or_else(not_found),
+            None => Err(not_found()),
+        }
     }
+
     /// Every named image.
     pub fn list(&self) -> Result<Vec<ImageRecord>, Error> {
-        Ok(Vec::new())
+        Ok(self
+            .metadata
+            .list()?
+            .into_iter()
+            .map(|(name, e)| record(name, e))
+            .collect())
     }
+
     /// The image's manifest.
     pub fn manifest(&self, image: &ImageRecord) -> Result<ImageManifest, Error> {
-        let _ = image;
-        Err(Error::Unimplemented("manifest"))
+        let bytes = self
+            .content
+            .read_to_vec(&pull::oci_digest(&image.target)?)?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            what: "image manifest",
+            source,
+        })
     }
+
     /// The image's config (its digest is the image id).
     pub fn config(&self, image: &ImageRecord) -> Result<ImageConfiguration, Error> {
-        let _ = image;
-        Err(Error::Unimplemented("config"))
+        let bytes = self.content.read_to_vec(&image.id)?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            what: "image config",
+            source,
+        })
     }
+
+    fn layers(&self, image: &ImageRecord) -> Result<Vec<Layer>, Error> {
+        pull::layers(&self.manifest(image)?, &self.config(image)?)
+    }
+
     /// Unpacked layer directories, bottom layer first (overlay lowerdirs are
     /// given top first: reverse this).
     pub fn layer_dirs(&self, image: &ImageRecord) -> Result<Vec<PathBuf>, Error> {
-        let _ = image;
-        Err(Error::Unimplemented("layer_dirs"))
+        Ok(self
+            .layers(image)?
+            .iter()
+            .map(|l| self.snapshots.path(&l.chain))
+            .collect())
     }
+
+    /// The mounts for a container's root filesystem: the image's layers as
+    /// overlay lower dirs and `container_dir/{upper,work}` (created here) as
+    /// its writable layer. Perform them with [`crate::snapshot::mount`].
+    pub fn prepare_rw(
+        &self,
+        image: &ImageRecord,
+        container_dir: &Path,
+    ) -> Result<Vec<Mount>, Error> {
+        let lowers = self.layer_dirs(image)?;
+        let (upper, work) = (container_dir.join("upper"), container_dir.join("work"));
+        for d in [&upper, &work] {
+            std::fs::create_dir_all(d).map_err(|source| Error::Io {
+                path: d.clone(),
+                source,
+            })?;
+        }
+        Ok(snapshot::overlay_mounts(&lowers, &upper, &work))
+    }
+
     /// Path of a blob in the content store.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        PathBuf::from(digest.as_str())
+        self.content.path(digest)
     }
+
     /// Add a blob (verified against `digest`) from a file or reader.
-    pub fn ingest_blob(&self, digest: &Digest, reader: &mut dyn std::io::Read) -> Result<(), Error> {
-        let _ = (digest, reader);
-        Err(Error::Unimplemented("ingest_blob"))
+    pub fn ingest_blob(
+        &self,
+        digest: &Digest,
+        reader: &mut dyn std::io::Read,
+    ) -> Result<(), Error> {
+        let _lock = crate::gc::StoreLock::shared(self.data_root())?;
+        self.content.ingest_reader(digest, None, reader)?;
+        Ok(())
     }
+
     /// Register `name` → manifest descriptor whose manifest, config and layer
     /// blobs are already in the content store; unpacks missing layers.
     /// Used by pull, load and import.
     pub fn register(&self, name: &Reference, target: Descriptor) -> Result<ImageRecord, Error> {
-        let _ = (name, target);
-        Err(Error::Unimplemented("register"))
+        let _lock = crate::gc::StoreLock::shared(self.data_root())?;
+        let manifest_digest = pull::oci_digest(&target)?;
+        let bytes = self.content.read_to_vec(&manifest_digest)?;
+        let manifest: ImageManifest =
+            serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+                what: "image manifest",
+                source,
+            })?;
+        let config_digest = pull::oci_digest(manifest.config())?;
+        let config: ImageConfiguration = serde_json::from_slice(
+            &self.content.read_to_vec(&config_digest)?,
+        )
+        .map_err(|source| Error::Json {
+            what: "image config",
+            source,
+        })?;
+        let layers = pull::layers(&manifest, &config)?;
+        for layer in &layers {
+            if !self.content.contains(&layer.digest) {
+                return Err(Error::Content(crate::content::Error::NotFound(
+                    layer.digest.clone(),
+                )));
+            }
+        }
+        unpack_all(&self.content, &self.snapshots, &layers)?;
+        self.content.sync()?;
+        self.write_record(&pull::record_name(name), target, config_digest, None)
     }
+
+    /// Write (or replace) a record; everything it references must be stored.
+    pub(crate) fn write_record(
+        &self,
+        name: &str,
+        target: Descriptor,
+        config: Digest,
+        repo_digest: Option<Digest>,
+    ) -> Result<ImageRecord, Error> {
+        let entry = ImageEntry {
+            target,
+            config,
+            repo_digest,
+            created: crate::metadata::now(),
+        };
+        self.metadata.put(name, &entry)?;
+        Ok(record(name.to_owned(), entry))
+    }
+
     /// `tag SOURCE TARGET`.
     pub fn tag(&self, source: &str, target: &Reference) -> Result<(), Error> {
-        let _ = (source, target);
-        Err(Error::Unimplemented("tag"))
+        let src = self.resolve(source)?;
+        self.write_record(
+            &pull::record_name(target),
+            src.target,
+            src.id,
+            src.repo_digest,
+        )?;
+        Ok(())
     }
+
     /// `rmi`: untag, and delete the image (and unreferenced blobs/snapshots)
     /// when no name is left.
     pub fn remove(&self, name_or_id: &str, force: bool) -> Result<Vec<Removed>, Error> {
-        let _ = (name_or_id, force);
-        Err(Error::Unimplemented("remove"))
+        let image = self.resolve(name_or_id)?;
+        let all = self.list()?;
+        let same_id: Vec<String> = all
+            .iter()
+            .filter(|r| r.id == image.id)
+            .map(|r| r.name.clone())
+            .collect();
+        let by_name = Reference::parse(name_or_id)
+            .ok()
+            .and_then(|r| by_name(&all, &r))
+            .is_some_and(|r| r.name == image.name);
+        let names = if by_name {
+            vec![image.name.clone()]
+        } else if same_id.len() > 1 && !force {
+            return Err(Error::Conflict {
+                id: short_id(&image.id),
+            });
+        } else {
+            same_id.clone()
+        };
+        let mut out: Vec<Removed> = self
+            .metadata
+            .delete(&names)?
+            .into_iter()
+            .map(|n| Removed::Untagged(familiar(&n)))
+            .collect();
+        if names.len() == same_id.len() {
+            out.push(Removed::Deleted(image.id.clone()));
+        }
+        self.gc(false)?;
+        Ok(out)
     }
+
     /// `image prune` (`all`: unused images too, not just dangling ones).
+    /// The store does not know which images containers use: `all` removes
+    /// every image not in `in_use` (see [`ImageStore::prune_except`]).
     pub fn prune(&self, all: bool) -> Result<Vec<Removed>, Error> {
-        let _ = all;
-        Err(Error::Unimplemented("prune"))
+        self.prune_except(all, &[])
     }
+
+    /// `image prune`, keeping images whose id is in `in_use`. Every record
+    /// has a name here, so nothing is dangling: without `all` only
+    /// unreferenced blobs, snapshots and partial downloads are collected.
+    pub fn prune_except(&self, all: bool, in_use: &[Digest]) -> Result<Vec<Removed>, Error> {
+        let mut out = Vec::new();
+        if all {
+            let victims: Vec<ImageRecord> = self
+                .list()?
+                .into_iter()
+                .filter(|r| !in_use.contains(&r.id))
+                .collect();
+            let names: Vec<String> = victims.iter().map(|r| r.name.clone()).collect();
+            for n in self.metadata.delete(&names)? {
+                out.push(Removed::Untagged(familiar(&n)));
+            }
+            let mut ids: Vec<Digest> = victims.into_iter().map(|r| r.id).collect();
+            ids.sort();
+            ids.dedup();
+            out.extend(ids.into_iter().map(Removed::Deleted));
+        }
+        self.gc(true)?;
+        Ok(out)
+    }
+
+    /// Collect unreferenced blobs and snapshots.
+    pub fn gc(&self, clear_ingest: bool) -> Result<crate::gc::Swept, Error> {
+        Ok(crate::gc::collect(
+            self.data_root(),
+            &self.metadata,
+            &self.content,
+            &self.snapshots,
+            clear_ingest,
+        )?)
+    }
+
     /// The data root.
     pub fn data_root(&self) -> &Path {
-        &self._config.data_root
+        &self.config.data_root
+    }
+}
+
+/// Unpack missing layers from stored blobs, a few at a time.
+fn unpack_all(
+    content: &ContentStore,
+    snapshots: &Snapshots,
+    layers: &[Layer],
+) -> Result<(), Error> {
+    let missing: Vec<&Layer> = layers
+        .iter()
+        .filter(|l| !snapshots.exists(&l.chain))
+        .collect();
+    for batch in missing.chunks(pull::PARALLEL) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|l| s.spawn(move || pull::unpack_blob(content, snapshots, l)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(Err(Error::Cancelled)))
+                .collect::<Result<Vec<()>, Error>>()
+        })?;
+    }
+    Ok(())
+}
+
+fn record(name: String, e: ImageEntry) -> ImageRecord {
+    ImageRecord {
+        name,
+        target: e.target,
+        repo_digest: e.repo_digest,
+        id: e.config,
+        created: e.created,
+    }
+}
+
+/// The hex part of an id or id prefix (`sha256:ab12…`, `ab12…`), if it is one.
+fn id_hex(s: &str) -> Option<&str> {
+    let hex = s.strip_prefix("sha256:").unwrap_or(s);
+    (!hex.is_empty()
+        && hex.len() <= 64
+        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    .then_some(hex)
+}
+
+fn by_id_prefix(all: &[ImageRecord], hex: &str) -> Result<Option<ImageRecord>, Error> {
+    let mut found: Option<&ImageRecord> = None;
+    for r in all.iter().filter(|r| r.id.encoded().starts_with(hex)) {
+        match found {
+            Some(f) if f.id != r.id => return Err(Error::Ambiguous(hex.to_owned())),
+            Some(_) => {}
+            None => found = Some(r),
+        }
+    }
+    Ok(found.cloned())
+}
+
+fn by_name(all: &[ImageRecord], r: &Reference) -> Option<ImageRecord> {
+    let key = pull::record_name(r);
+    if let Some(rec) = all.iter().find(|x| x.name == key) {
+        return Some(rec.clone());
+    }
+    // `repo@digest` also finds a tagged record of that repo pulled by (or
+    // resolving to) that digest.
+    let d = r.digest.as_ref()?;
+    let repo = r.repository_name();
+    all.iter()
+        .find(|x| {
+            x.name.starts_with(&repo)
+                && x.name[repo.len()..].starts_with([':', '@'])
+                && (x.repo_digest.as_ref() == Some(d)
+                    || pull::oci_digest(&x.target).ok().as_ref() == Some(d))
+        })
+        .cloned()
+}
+
+/// `busybox:latest` from `docker.io/library/busybox:latest`.
+fn familiar(name: &str) -> String {
+    Reference::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_owned())
+}
+
+fn short_id(id: &Digest) -> String {
+    id.encoded().chars().take(12).collect()
+}
+
+#[allow(clippy::unwrap_used)]
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, id: &[u8]) -> ImageRecord {
+        let d = Digest::sha256_of(id);
+        ImageRecord {
+            name: name.to_owned(),
+            target: Descriptor::new(
+                oci_spec::image::MediaType::ImageManifest,
+                1,
+                pull::to_oci_digest(&d).unwrap(),
+            ),
+            repo_digest: None,
+            id: d,
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn id_prefixes_follow_docker() {
+        let all = vec![rec("a", b"1"), rec("b", b"2"), rec("c", b"1")];
+        let id = Digest::sha256_of(b"1");
+        assert_eq!(
+            by_id_prefix(&all, &id.encoded()[..5]).unwrap().unwrap().id,
+            id
+        );
+        assert!(by_id_prefix(&all, "").is_err() || all.len() < 2);
+        assert!(by_id_prefix(&all, "zz").unwrap().is_none());
+        // two different ids share the empty-ish prefix of one hex digit often;
+        // build an ambiguous prefix explicitly
+        let common: String = Digest::sha256_of(b"1")
+            .encoded()
+            .chars()
+            .zip(Digest::sha256_of(b"2").encoded().chars())
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a)
+            .collect();
+        assert!(matches!(
+            by_id_prefix(&all, &common),
+            Err(Error::Ambiguous(_))
+        ));
+        assert_eq!(id_hex("sha256:abc"), Some("abc"));
+        assert_eq!(id_hex("busybox"), None);
     }
 }

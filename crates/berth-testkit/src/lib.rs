@@ -8,6 +8,12 @@ use std::process::Command;
 
 pub use tempfile::TempDir;
 
+pub mod image;
+pub mod mounts;
+pub mod peers;
+pub mod registry;
+pub mod tarfix;
+
 /// Where Debian's busybox-static installs its binary.
 pub const BUSYBOX: &str = "/bin/busybox";
 

@@ -1,0 +1,311 @@
+//! Private instances of the peer engines (containerd, dockerd) for interop
+//! tests, each under its own temporary root, stopped and cleaned up on drop.
+//!
+//! Neither touches the host's network: containerd runs without its CRI plugin
+//! and dockerd with `--iptables=false --ip-forward=false --bridge=none`, so
+//! containers must use `--network none` (docker) or the default host-less
+//! namespace (ctr).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::image::{Layer, OciLayout};
+
+/// Make the test process a child subreaper, so shims orphaned by a stopped
+/// daemon are reparented to us rather than to a PID 1 that reaps lazily.
+pub fn become_subreaper() {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// Run a command and return its output, with a readable error when it cannot start.
+pub fn run(cmd: &mut Command) -> io::Result<Output> {
+    cmd.stdin(Stdio::null())
+        .output()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run {cmd:?}: {e}")))
+}
+
+/// Output as text, panicking with stdout+stderr when the command failed.
+pub fn check(cmd: &mut Command) -> String {
+    let out = match run(cmd) {
+        Ok(o) => o,
+        Err(e) => panic!("{e}"),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) -> io::Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if ready() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("{what} did not come up within {timeout:?}"),
+    ))
+}
+
+fn stop_child(child: &mut Child, grace: Duration) {
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill with a pid we spawned and still own (not yet reaped).
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let start = Instant::now();
+    while start.elapsed() < grace {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Unmount (lazily) every mount under `root`, deepest first.
+pub fn unmount_under(root: &Path) {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let prefix = root.to_string_lossy().into_owned();
+    let mut points: Vec<String> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        if let Ok(c) = std::ffi::CString::new(p) {
+            // SAFETY: c is a valid NUL-terminated path; umount2 only reads it.
+            unsafe {
+                libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+            }
+        }
+    }
+}
+
+/// A docker-archive (`docker load` / `ctr image import` input) of a busybox
+/// image named `name` (e.g. `docker.io/library/kbusybox:latest`).
+pub fn busybox_docker_archive(dir: &Path, name: &str) -> io::Result<PathBuf> {
+    let layout = dir.join("layout");
+    let mut oci = OciLayout::create(&layout)?;
+    let m = oci.image(&[Layer::busybox()?], &["/bin/sh"], "linux", "amd64", None)?;
+    oci.tag("latest", &m)?;
+    let archive = dir.join("busybox.tar");
+    check(
+        Command::new("skopeo")
+            .args(["copy", "--quiet"])
+            .arg(format!("oci:{}:latest", layout.display()))
+            .arg(format!("docker-archive:{}:{name}", archive.display())),
+    );
+    Ok(archive)
+}
+
+/// A private containerd (Debian's 1.6) with its own root, state and socket.
+pub struct Containerd {
+    child: Option<Child>,
+    base: tempfile::TempDir,
+}
+
+impl Containerd {
+    /// Start it and wait for its socket.
+    pub fn start() -> io::Result<Self> {
+        become_subreaper();
+        let base = tempfile::Builder::new()
+            .prefix("berth-test-containerd-")
+            .tempdir_in("/var/tmp")?;
+        let b = base.path();
+        let config = format!(
+            "version = 2\nroot = \"{r}/root\"\nstate = \"{r}/state\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{r}/c.sock\"\n[ttrpc]\n  address = \"{r}/c.sock.ttrpc\"\n\
+             [debug]\n  address = \"\"\n[metrics]\n  address = \"\"\n",
+            r = b.display()
+        );
+        std::fs::write(b.join("config.toml"), config)?;
+        let log = std::fs::File::create(b.join("containerd.log"))?;
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(b.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let me = Self {
+            child: Some(child),
+            base,
+        };
+        let sock = me.socket();
+        wait_for("containerd", Duration::from_secs(20), || {
+            sock.exists()
+                && Command::new("ctr")
+                    .arg("-a")
+                    .arg(&sock)
+                    .arg("version")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+        })?;
+        Ok(me)
+    }
+
+    /// The gRPC socket.
+    pub fn socket(&self) -> PathBuf {
+        self.base.path().join("c.sock")
+    }
+
+    /// A scratch directory inside the instance's root.
+    pub fn dir(&self) -> &Path {
+        self.base.path()
+    }
+
+    /// `ctr -a SOCK ARGS…`
+    pub fn ctr(&self) -> Command {
+        let mut c = Command::new("ctr");
+        c.arg("-a").arg(self.socket());
+        c
+    }
+
+    /// The daemon's log (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.base.path().join("containerd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // every task killed and deleted, so shims exit; then the daemon
+        if let Ok(out) = run(self.ctr().args(["tasks", "ls", "-q"])) {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = run(self.ctr().args(["tasks", "kill", "-s", "SIGKILL", id]));
+                std::thread::sleep(Duration::from_millis(100));
+                let _ = run(self.ctr().args(["tasks", "delete", "-f", id]));
+            }
+        }
+        if let Ok(out) = run(self.ctr().args(["containers", "ls", "-q"])) {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = run(self.ctr().args(["containers", "delete", id]));
+            }
+        }
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::from_secs(10));
+        }
+        unmount_under(self.base.path());
+    }
+}
+
+/// A private dockerd (Debian's 20.10) with its own data root, exec root,
+/// socket and managed containerd, without any host network changes.
+pub struct Dockerd {
+    child: Option<Child>,
+    base: tempfile::TempDir,
+}
+
+impl Dockerd {
+    /// Start it with the extra runtimes `(name, path)` and wait until it answers.
+    pub fn start(runtimes: &[(&str, &Path)]) -> io::Result<Self> {
+        become_subreaper();
+        let base = tempfile::Builder::new()
+            .prefix("berth-test-dockerd-")
+            .tempdir_in("/var/tmp")?;
+        let b = base.path();
+        let log = std::fs::File::create(b.join("dockerd.log"))?;
+        let mut cmd = Command::new("dockerd");
+        cmd.arg("--data-root")
+            .arg(b.join("data"))
+            .arg("--exec-root")
+            .arg(b.join("exec"))
+            .arg("--pidfile")
+            .arg(b.join("dockerd.pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", b.join("docker.sock").display()))
+            .args([
+                "--iptables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+                "--bridge=none",
+                "--storage-driver=overlay2",
+                "--log-level=warn",
+            ]);
+        for (name, path) in runtimes {
+            cmd.arg("--add-runtime")
+                .arg(format!("{name}={}", path.display()));
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let me = Self {
+            child: Some(child),
+            base,
+        };
+        wait_for("dockerd", Duration::from_secs(60), || {
+            me.docker()
+                .arg("version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map_err(|e| io::Error::new(e.kind(), format!("{e}; log:\n{}", me.log())))?;
+        Ok(me)
+    }
+
+    /// `docker -H unix://SOCK` (Debian's 20.10 CLI, matching the daemon).
+    pub fn docker(&self) -> Command {
+        let cli = if Path::new("/usr/bin/docker").exists() {
+            "/usr/bin/docker"
+        } else {
+            "docker"
+        };
+        let mut c = Command::new(cli);
+        c.arg("-H")
+            .arg(format!("unix://{}", self.base.path().join("docker.sock").display()));
+        c
+    }
+
+    /// A scratch directory inside the instance's root.
+    pub fn dir(&self) -> &Path {
+        self.base.path()
+    }
+
+    /// The daemon's log (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.base.path().join("dockerd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        if let Ok(out) = run(self.docker().args(["ps", "-aq"])) {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if !ids.is_empty() {
+                let _ = run(self.docker().args(["rm", "-f"]).args(&ids));
+            }
+        }
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::from_secs(20));
+        }
+        unmount_under(self.base.path());
+    }
+}

@@ -1,0 +1,86 @@
+//! An `exec`ed process, in the cloned child: join the container (one setns
+//! with the init's pidfd), then the same final steps as init.
+
+use std::convert::Infallible;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use oci_spec::runtime::{Process, Spec};
+
+use super::finish::{self, Exe};
+use super::sync::{Channel, ChildError, Msg};
+use super::Error;
+use crate::security;
+
+/// What the exec child needs.
+pub struct ExecConfig<'a> {
+    /// pidfd of the container's init
+    pub init: BorrowedFd<'a>,
+    /// CLONE_NEW* bits of the namespaces to enter (pid/time were entered by
+    /// the parent before the clone)
+    pub ns_flags: u32,
+    pub process: &'a Process,
+    pub spec: &'a Spec,
+    pub seccomp: Option<&'a security::SeccompFilter>,
+    pub preserve_fds: u32,
+    /// fds of the parent this child must not keep (the state dir lock)
+    pub close_now: &'a [BorrowedFd<'a>],
+}
+
+/// Run the exec child; never returns.
+pub fn run(cfg: &ExecConfig<'_>, chan: &Channel) -> ! {
+    let err = match steps(cfg, chan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let report = ChildError::from_error(&err);
+    if chan.send(&Msg::Failed(report.clone()), None).is_err() {
+        eprintln!("keel exec: {}", report.message);
+    }
+    finish::exit_code_failure()
+}
+
+fn steps(cfg: &ExecConfig<'_>, chan: &Channel) -> Result<Infallible, Error> {
+    for fd in cfg.close_now {
+        // SAFETY: a copy of the parent's lock fd that the child never uses.
+        unsafe { libc::close(fd.as_raw_fd()) };
+    }
+    finish::die_with_parent(true);
+    finish::set_undumpable()?;
+    finish::unblock_signals();
+    super::init::wait_proceed(chan)?;
+    join(cfg)?;
+    let terminal = cfg.process.terminal().unwrap_or(false);
+    if terminal {
+        rustix::process::setsid().map_err(|e| Error::Step {
+            what: "setsid".into(),
+            source: e.into(),
+        })?;
+        super::init::open_console(cfg.process, chan, false)?;
+    }
+    let exe = Exe::resolve(cfg.process)?;
+    finish::close_fds(cfg.preserve_fds, &[chan.fd().as_raw_fd()])?;
+    finish::enter_cwd(cfg.process)?;
+    finish::die_with_parent(false);
+    if let Some(fd) = security::apply_process(cfg.process, cfg.spec, cfg.seccomp)? {
+        chan.send(&Msg::SeccompNotify, Some(fd.as_fd()))
+            .map_err(Error::Sync)?;
+    }
+    Err(exe.exec())
+}
+
+/// setns(pidfd, flags): every namespace at once, atomically.
+fn join(cfg: &ExecConfig<'_>) -> Result<(), Error> {
+    if cfg.ns_flags == 0 {
+        return Ok(());
+    }
+    // SAFETY: setns on a valid pidfd with CLONE_NEW* flags; we are
+    // single-threaded as setns(CLONE_NEWNS/NEWUSER) requires.
+    let r = unsafe { libc::setns(cfg.init.as_raw_fd(), cfg.ns_flags as libc::c_int) };
+    if r != 0 {
+        return Err(Error::Step {
+            what: "joining the container's namespaces".into(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! Path resolution confined to the container's root filesystem.
+//!
+//! Every lookup is an `openat2(root, path, RESOLVE_IN_ROOT |
+//! RESOLVE_NO_MAGICLINKS)`: `..` and absolute symlinks stop at the rootfs, and
+//! `/proc/*/fd`-style magic links are refused. Missing components are created
+//! one at a time under the fd of their (already resolved) parent, and reopened
+//! from that parent without following symlinks, so a racing symlink swap can
+//! make a step fail but never point it outside the root. Callers mount onto
+//! the returned `O_PATH` fd, never onto a path.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use std::os::unix::ffi::OsStrExt;
+
+use rustix::fs::{
+    fstat, mkdirat, openat, openat2, readlinkat, FileType, Mode, OFlags, ResolveFlags, Stat,
+};
+use rustix::io::Errno;
+
+/// What to create when the final component is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Dir,
+    File,
+}
+
+/// An open directory that lookups cannot escape.
+#[derive(Debug)]
+pub(crate) struct Root {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// The flags of every confined lookup.
+fn in_root() -> ResolveFlags {
+    ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS
+}
+
+/// `path` made relative and lexically clean: no `.`, `..` resolved against
+/// the root (so it cannot climb above it), no leading `/`.
+pub(crate) fn clean(path: &Path) -> PathBuf {
+    let mut out: Vec<&OsStr> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out.iter().collect()
+}
+
+impl Root {
+    /// Open `path` (a host path, followed as given) as the root of lookups.
+    pub(crate) fn open(path: &Path) -> io::Result<Self> {
+        let fd = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Self {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The root directory itself.
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// How `path` (container-absolute) reads in messages: the host path.
+    pub(crate) fn show(&self, path: &Path) -> PathBuf {
+        self.path.join(clean(path))
+    }
+
+    /// Open an existing `path` inside the root as `O_PATH`. With `nofollow`,
+    /// a final symlink is opened itself instead of being followed.
+    pub(crate) fn open_path(&self, path: &Path, nofollow: bool) -> io::Result<OwnedFd> {
+        let rel = clean(path);
+        let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+        if nofollow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        let target: &Path = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &rel
+        };
+        Ok(openat2(
+            self.fd.as_fd(),
+            target,
+            flags,
+            Mode::empty(),
+            in_root(),
+        )?)
+    }
+
+    /// Open `path` inside the root, creating missing directories (mode 0755)
+    /// and, when `kind` is `File`, a missing final empty file (mode 0644).
+    /// Existing symlinks are followed inside the root; a dangling one is
+    /// followed too: what it names is created inside the root.
+    pub(crate) fn ensure(&self, path: &Path, kind: Kind) -> io::Result<OwnedFd> {
+        let mut path = clean(path);
+        for _ in 0..MAX_SYMLINKS {
+            match self.ensure_once(&path, kind)? {
+                Walk::Done(fd) => return Ok(fd),
+                Walk::Dangling(next) => path = next,
+            }
+        }
+        Err(io::Error::other(format!(
+            "{}: too many levels of symbolic links",
+            self.show(&path).display()
+        )))
+    }
+
+    fn ensure_once(&self, rel: &Path, kind: Kind) -> io::Result<Walk> {
+        let names: Vec<&OsStr> = rel.iter().collect();
+        let mut parent = self.open_path(Path::new("."), false)?;
+        for (i, name) in names.iter().enumerate() {
+            let last = i + 1 == names.len();
+            let prefix: PathBuf = names[..=i].iter().collect();
+            match self.open_path(&prefix, false) {
+                Ok(fd) => parent = fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    let want = if last { kind } else { Kind::Dir };
+                    match create_child(&parent, name, want) {
+                        Ok(fd) => parent = fd,
+                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                            let Ok(target) = readlinkat(&parent, *name, Vec::new()) else {
+                                return Err(io::Error::other(format!(
+                                    "{} appeared while being created",
+                                    self.show(&prefix).display()
+                                )));
+                            };
+                            let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
+                            let base = if target.is_absolute() {
+                                PathBuf::new()
+                            } else {
+                                names[..i].iter().collect()
+                            };
+                            let rest: PathBuf = names[i + 1..].iter().collect();
+                            return Ok(Walk::Dangling(clean(&base.join(target).join(rest))));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            if !last && file_type(&parent)? != FileType::Directory {
+                return Err(io::Error::other(format!(
+                    "{} is not a directory",
+                    self.show(&prefix).display()
+                )));
+            }
+        }
+        Ok(Walk::Done(parent))
+    }
+}
+
+/// How far one walk got.
+enum Walk {
+    Done(OwnedFd),
+    /// a dangling symlink was met: walk this path instead
+    Dangling(PathBuf),
+}
+
+/// As the kernel's limit on nested symlinks.
+const MAX_SYMLINKS: usize = 40;
+
+/// Create `name` under `parent` and open what was created without following
+/// anything, so a swap between the two steps fails instead of escaping.
+fn create_child(parent: &OwnedFd, name: &OsStr, kind: Kind) -> io::Result<OwnedFd> {
+    match kind {
+        Kind::Dir => mkdirat(parent, name, Mode::from_raw_mode(0o755))?,
+        Kind::File => {
+            openat(
+                parent,
+                name,
+                OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )?;
+        }
+    }
+    let fd = openat2(
+        parent,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
+    )?;
+    let got = file_type(&fd)?;
+    let want = if kind == Kind::Dir {
+        FileType::Directory
+    } else {
+        FileType::RegularFile
+    };
+    if got != want {
+        return Err(Errno::EXIST.into());
+    }
+    Ok(fd)
+}
+
+/// `fstat` of an fd.
+pub(crate) fn stat(fd: &OwnedFd) -> io::Result<Stat> {
+    Ok(fstat(fd)?)
+}
+
+/// The type of the file an fd refers to.
+pub(crate) fn file_type(fd: &OwnedFd) -> io::Result<FileType> {
+    Ok(FileType::from_raw_mode(stat(fd)?.st_mode))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_never_climbs_above_the_root() {
+        assert_eq!(clean(Path::new("/a/../../../b")), PathBuf::from("b"));
+        assert_eq!(
+            clean(Path::new("../../etc/./passwd")),
+            PathBuf::from("etc/passwd")
+        );
+        assert_eq!(clean(Path::new("/")), PathBuf::from(""));
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let dir = berth_testkit::TempDir::new().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("real")).unwrap();
+        std::os::unix::fs::symlink("/", root.join("up")).unwrap();
+        std::os::unix::fs::symlink("../../../../outside", root.join("rel")).unwrap();
+        let r = Root::open(&root).unwrap();
+        // An absolute symlink to "/" stays at the rootfs.
+        let fd = r.ensure(Path::new("/up/real"), Kind::Dir).unwrap();
+        assert_eq!(
+            stat(&fd).unwrap().st_ino,
+            std::fs::metadata(root.join("real")).unwrap().ino()
+        );
+        // A dangling relative symlink climbing out is followed inside the root.
+        r.ensure(Path::new("/rel/x"), Kind::Dir).unwrap();
+        assert!(!dir.path().join("outside").exists());
+        assert!(root.join("outside/x").is_dir());
+        // A symlink loop ends.
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        assert!(r.ensure(Path::new("/loop/x"), Kind::Dir).is_err());
+        // Through it, created components land inside the root.
+        r.ensure(Path::new("/up/new/deep"), Kind::File).unwrap();
+        assert!(root.join("new/deep").is_file());
+        // Magic links are refused.
+        assert!(r.open_path(Path::new("/proc/self/root"), false).is_err());
+    }
+
+    use std::os::unix::fs::MetadataExt;
+}

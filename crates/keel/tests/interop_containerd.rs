@@ -1,0 +1,86 @@
+//! containerd (Debian's 1.6, private instance) runs containers with keel as
+//! its runc binary: run, exec, kill, delete.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use berth_testkit::peers::{busybox_docker_archive, check, Containerd};
+
+const IMAGE: &str = "docker.io/library/keelbox:latest";
+
+fn keel() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_keel"))
+}
+
+fn setup() -> Option<Containerd> {
+    if !berth_testkit::require_root() {
+        return None;
+    }
+    let ctrd = match Containerd::start() {
+        Ok(c) => c,
+        Err(e) => panic!("containerd: {e}"),
+    };
+    let archive = match busybox_docker_archive(ctrd.dir(), IMAGE) {
+        Ok(a) => a,
+        Err(e) => panic!("image: {e}"),
+    };
+    check(ctrd.ctr().args(["image", "import"]).arg(&archive));
+    Some(ctrd)
+}
+
+#[test]
+fn ctr_run_exec_kill_delete_with_keel() {
+    let Some(ctrd) = setup() else { return };
+    let id = berth_testkit::unique_id("ctr-keel");
+
+    // foreground run with output and exit code
+    let out = check(
+        ctrd.ctr()
+            .args(["run", "--rm", "--runc-binary"])
+            .arg(keel())
+            .args([IMAGE, &format!("{id}-fg"), "sh", "-c", "echo hello-from-keel; hostname"]),
+    );
+    assert!(out.contains("hello-from-keel"), "{out}\n{}", ctrd.log());
+    let code = ctrd
+        .ctr()
+        .args(["run", "--rm", "--runc-binary"])
+        .arg(keel())
+        .args([IMAGE, &format!("{id}-exit"), "sh", "-c", "exit 7"])
+        .status()
+        .map(|s| s.code());
+    assert_eq!(code.ok().flatten(), Some(7), "exit status of the task");
+
+    // detached task, exec into it, kill, delete
+    check(
+        ctrd.ctr()
+            .args(["run", "-d", "--runc-binary"])
+            .arg(keel())
+            .args([IMAGE, &id, "sleep", "1000"]),
+    );
+    let ps = check(ctrd.ctr().args(["task", "ls"]));
+    assert!(ps.lines().any(|l| l.starts_with(&id) && l.contains("RUNNING")), "{ps}");
+    let exec = check(ctrd.ctr().args([
+        "task", "exec", "--exec-id", "e1", &id, "sh", "-c", "echo exec-ok; cat /proc/1/cmdline",
+    ]));
+    assert!(exec.contains("exec-ok"), "{exec}");
+    assert!(exec.contains("sleep"), "exec sees the container's pid 1: {exec}");
+    let pids = check(ctrd.ctr().args(["task", "ps", &id]));
+    assert!(pids.lines().count() >= 2, "task ps lists the init: {pids}");
+
+    check(ctrd.ctr().args(["task", "kill", "-s", "SIGKILL", &id]));
+    let mut stopped = false;
+    for _ in 0..100 {
+        let ls = check(ctrd.ctr().args(["task", "ls"]));
+        if ls.lines().any(|l| l.starts_with(&id) && l.contains("STOPPED")) {
+            stopped = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(stopped, "task stopped after SIGKILL");
+    check(ctrd.ctr().args(["task", "delete", &id]));
+    check(ctrd.ctr().args(["container", "delete", &id]));
+    let ls = check(ctrd.ctr().args(["container", "ls", "-q"]));
+    assert!(!ls.contains(&id), "{ls}");
+}

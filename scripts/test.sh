@@ -1,0 +1,11 @@
+#!/bin/bash
+# The whole test suite, as CI runs it (root, real kernel): lint, unit and
+# privileged integration tests of every crate.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+scripts/install-deps.sh
+export BERTH_PRIVILEGED_TESTS=1
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build --workspace --all-targets
+cargo test --workspace --no-fail-fast -- --test-threads=4
