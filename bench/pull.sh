@@ -4,17 +4,19 @@
 # images that share a base.
 #
 # 1. builds (release) the berth-image examples `bench_image` and `pull`
-#    (`pull` calls ImageStore::pull; set BERTH="berth" to time the CLI's
-#    `berth --data-root DIR pull REF` instead once it exists);
+#    (`pull` calls ImageStore::pull; set BERTH_CLI=/path/to/berth to time the
+#    CLI's `berth --data-root DIR pull -q REF` instead);
 # 2. starts privately, under a temp dir, Debian's docker-registry on a free
 #    127.0.0.1 port, a containerd and a dockerd (no iptables, no bridge);
 # 3. builds an OCI image: busybox + LAYERS layers of MB MiB random data
-#    (default 5 x 20 MiB: 6 layers, ~101 MiB), pushes it with skopeo;
+#    (default 5 x 20 MiB: 6 layers, ~101 MiB; GZIP_LEVEL=0 gives stored
+#    blocks like Go's gzip on random data, 1 makes inflate do real work),
+#    pushes it with skopeo;
 # 4. times RUNS cold pulls of each engine with hyperfine (the image and its
 #    content are removed before every run) and prints medians and ratios;
 # 5. pulls SHARED images sharing the busybox base and prints the store size.
 # Everything started is stopped, and the temp dir removed, on exit.
-# Env: RUNS (5) LAYERS (5) MB (20) SHARED (10) SKIP_DOCKER SKIP_CTR BERTH EXAMPLES
+# Env: RUNS (5) LAYERS (5) MB (20) SHARED (10) GZIP_LEVEL (1) SKIP_DOCKER SKIP_CTR BERTH_CLI EXAMPLES
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-5}; LAYERS=${LAYERS:-5}; MB=${MB:-20}; SHARED=${SHARED:-10}
@@ -39,7 +41,9 @@ if [ -z "${EXAMPLES:-}" ]; then   # or point EXAMPLES at already built examples
     EXAMPLES=$CARGO_TARGET_DIR/release/examples
 fi
 EX=$EXAMPLES
-BERTH=${BERTH:-$EX/pull}
+berth_pull() {  # berth_pull ROOT REF: the command line of one berth pull
+    if [ -n "${BERTH_CLI:-}" ]; then echo "$BERTH_CLI --data-root $1 pull -q $2"; else echo "$EX/pull --data-root $1 $2"; fi
+}
 
 # --- registry ----------------------------------------------------------
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -103,7 +107,7 @@ run() {  # name prepare command
     MED[$1]=$(median "$W/$1.json")
     jq -r --arg n "$1" '.results[0] | "\($n): median \(.median*1000|round) ms  mean \(.mean*1000|round)  min \(.min*1000|round)  max \(.max*1000|round)  (N=\(.times|length))"' "$W/$1.json"
 }
-run berth "rm -rf $W/berth-root" "$BERTH --data-root $W/berth-root $REF"
+run berth "rm -rf $W/berth-root" "$(berth_pull "$W/berth-root" "$REF")"
 [ -n "${SKIP_CTR:-}" ] || run ctr "sh -c '$CTR image rm --sync $REF >/dev/null 2>&1 || true'" "$CTR image pull --plain-http $REF"
 [ -n "${SKIP_DOCKER:-}" ] || run docker "sh -c '$DOCKER rmi -f $REF >/dev/null 2>&1 || true'" "$DOCKER pull -q $REF"
 for peer in ctr docker; do
@@ -117,7 +121,7 @@ du -sb "$W/berth-root" | awk '{printf "berth store after one pull: %d MiB\n", $1
 rm -rf "$W/shared-root"
 for i in $(seq "$SHARED"); do
     skopeo copy --quiet --dest-tls-verify=false "oci:$W/shared-oci:img$i" "docker://$REG/shared:img$i"
-    "$BERTH" --data-root "$W/shared-root" "$REG/shared:img$i" 2>/dev/null
+    $(berth_pull "$W/shared-root" "$REG/shared:img$i") >/dev/null 2>&1
     if [ "$i" = 1 ]; then one=$(du -sb "$W/shared-root/snapshots" | cut -f1); fi
 done
 all=$(du -sb "$W/shared-root/snapshots" | cut -f1)

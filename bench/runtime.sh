@@ -1,17 +1,26 @@
 #!/bin/bash
 # bench/runtime.sh [RUNTIME...]  — keel beside its peers, in one run.
 #
-# For each runtime binary (default: keel from target/release, runc, crun):
+# For each runtime binary (default: $KEEL, else keel from
+# ${CARGO_TARGET_DIR:-target}/release, then runc and crun):
 #   run     `RT run --bundle B ID` of /bin/true from a busybox bundle
-#   csd     create + start + delete with a fresh id each time
+#   csd     `RT create`, `RT start`, `RT delete -f` with a fresh id each time
 #   exec    `RT exec ID /bin/true` into a running container
+#   cpu     user+system CPU of `run` (the runtime and everything it waited
+#           for), averaged over all rounds: insensitive to other load
 #   RSS     peak resident set size of `run` (GNU time, max of 5)
 # plus the namespace floor (`unshare --fork --pid --mount --uts --ipc --net true`).
+#
+# The machine is shared and noisy, so the runtimes are interleaved: every
+# round runs each runtime (and the floor) once, in turn, and the medians over
+# the rounds are compared. Load drifting during the benchmark then hits every
+# runtime alike. Wall time comes from bash's $EPOCHREALTIME (no extra process).
 # Prints medians in ms and the ratio of each runtime to the first one.
 #
 # crun 1.8 refuses hybrid cgroups, so the whole benchmark runs in a private mount
 # namespace where /sys/fs/cgroup/unified is unmounted (every runtime sees the same
-# pure-v1 layout). Env: RUNS (default 40), WORKDIR (default a temp dir, removed).
+# pure-v1 layout). Env: RUNS (default 40), WARMUP (default 3), WORKDIR (default a
+# temp dir, removed).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${_KEEL_BENCH_NS:-}" ] && mountpoint -q /sys/fs/cgroup/unified; then
@@ -19,17 +28,26 @@ if [ -z "${_KEEL_BENCH_NS:-}" ] && mountpoint -q /sys/fs/cgroup/unified; then
     bash -c 'umount /sys/fs/cgroup/unified && exec "$0" "$@"' "$0" "$@"
 fi
 RUNS=${RUNS:-40}
-[ $# -gt 0 ] || set -- "$here/target/release/keel" runc crun
+WARMUP=${WARMUP:-3}
+KEEL=${KEEL:-${CARGO_TARGET_DIR:-$here/target}/release/keel}
+[ $# -gt 0 ] || set -- "$KEEL" runc crun
 W=${WORKDIR:-$(mktemp -d /var/tmp/keel-bench.XXXXXX)}
+bins=() names=()
+for rt in "$@"; do
+  b=$(readlink -f "$(command -v "$rt")") || { echo "$rt: not found" >&2; exit 1; }
+  bins+=("$b"); names+=("$(basename "$b")")
+done
 cleanup() {
-  for rt in "$@"; do
-    for id in $("$rt" --root "$W/state/$(basename "$rt")" list -q 2>/dev/null); do
-      "$rt" --root "$W/state/$(basename "$rt")" delete -f "$id" >/dev/null 2>&1 || true
+  local i n
+  for i in "${!bins[@]}"; do
+    n=${names[$i]}
+    for id in $("${bins[$i]}" --root "$W/state/$n" list -q 2>/dev/null); do
+      "${bins[$i]}" --root "$W/state/$n" delete -f "$id" >/dev/null 2>&1 || true
     done
   done
   [ -n "${WORKDIR:-}" ] || rm -rf "$W"
 }
-trap 'cleanup "$@"' EXIT
+trap cleanup EXIT
 
 B=$W/bundle
 mkdir -p "$B/rootfs"/{bin,dev,etc,proc,sys,tmp}
@@ -38,44 +56,73 @@ for a in true sh sleep cat; do ln -sf busybox "$B/rootfs/bin/$a"; done
 runc spec --bundle "$B"
 jq '.process.terminal=false | .process.args=["/bin/true"]' "$B/config.json" > "$B/c" && mv "$B/c" "$B/config.json"
 SB=$W/sleeper
-mkdir -p "$SB"; ln -s "$B/rootfs" "$SB/rootfs"
+mkdir -p "$SB"
 jq '.process.args=["/bin/sleep","3600"] | .root.path="'"$B/rootfs"'"' "$B/config.json" > "$SB/config.json"
 
-median() { jq -r '.results[0].median * 1000 | . * 100 | round / 100' "$1"; }
+# NOW: microseconds since the epoch; TICKS: CPU ticks (user+system) of this
+# shell's reaped children so far. Both set without forking (no $(...)).
+now() { NOW=${EPOCHREALTIME//[.,]/}; }
+ticks() { local -a st; read -r -a st < /proc/$$/stat; TICKS=$(( st[15] + st[16] )); }
+median_ms() { sort -n | awk '{v[NR]=$1} END { m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; printf "%.2f", m/1000 }'; }
 peak_rss() { local m=0 v; for _ in 1 2 3 4 5; do
     v=$(/usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1); [ "$v" -gt "$m" ] && m=$v; done; echo "$m"; }
 
-hyperfine -N -w 3 -r "$RUNS" --export-json "$W/floor.json" \
-  "unshare --fork --pid --mount --uts --ipc --net /bin/true" >/dev/null 2>&1
-floor=$(median "$W/floor.json")
-declare -A RUN CSD EXEC RSS
-names=()
-for rt in "$@"; do
-  rt=$(readlink -f "$(command -v "$rt")"); n=$(basename "$rt"); names+=("$n")
-  X="$rt --root $W/state/$n"
-  $X run --bundle "$B" "sanity-$n" || { echo "$n: cannot run a container, skipped" >&2; continue; }
-  hyperfine -N -w 3 -r "$RUNS" --export-json "$W/$n-run.json" "$X run --bundle $B run-$n" >/dev/null 2>&1
-  echo 0 > "$W/cnt"
-  hyperfine -N -w 3 -r "$RUNS" --export-json "$W/$n-csd.json" \
-    "sh -c 'i=\$(cat $W/cnt); echo \$((i+1)) > $W/cnt; $X create --bundle $B c\$i && $X start c\$i && $X delete -f c\$i'" >/dev/null 2>&1
-  $X run -d --bundle "$SB" "sleeper-$n" >/dev/null 2>&1 </dev/null
-  hyperfine -N -w 3 -r "$RUNS" --export-json "$W/$n-exec.json" "$X exec sleeper-$n /bin/true" >/dev/null 2>&1
-  $X delete -f "sleeper-$n" >/dev/null 2>&1 || true
-  RUN[$n]=$(median "$W/$n-run.json"); CSD[$n]=$(median "$W/$n-csd.json"); EXEC[$n]=$(median "$W/$n-exec.json")
-  RSS[$n]=$(peak_rss $X run --bundle "$B" "rss-$n")
+ok=()
+for i in "${!bins[@]}"; do
+  X="${bins[$i]} --root $W/state/${names[$i]}"
+  if $X run --bundle "$B" "sanity" >/dev/null 2>&1 </dev/null &&
+     $X run -d --bundle "$SB" sleeper >/dev/null 2>&1 </dev/null; then
+    ok+=("$i")
+  else
+    echo "${names[$i]}: cannot run a container, skipped" >&2
+  fi
 done
-first=${names[0]}
+[ ${#ok[@]} -gt 0 ] || exit 1
+tps=$(getconf CLK_TCK)
+declare -A CPU
+for i in "${ok[@]}"; do CPU[$i]=0; : > "$W/$i.run"; : > "$W/$i.csd"; : > "$W/$i.exec"; done
+: > "$W/floor"
+q() { "$@" >/dev/null 2>&1 </dev/null; }
+for ((r = 0; r < WARMUP + RUNS; r++)); do
+  keep=$(( r >= WARMUP ))
+  now; t0=$NOW; q unshare --fork --pid --mount --uts --ipc --net /bin/true; now; t1=$NOW
+  [ $keep = 1 ] && echo $(( t1 - t0 )) >> "$W/floor"
+  for i in "${ok[@]}"; do
+    X="${bins[$i]} --root $W/state/${names[$i]}"
+    ticks; c0=$TICKS
+    now; t0=$NOW; q $X run --bundle "$B" "r$r"; now; t1=$NOW
+    ticks; c1=$TICKS
+    q $X create --bundle "$B" "c$r"; q $X start "c$r"; q $X delete -f "c$r"; now; t2=$NOW
+    q $X exec sleeper /bin/true; now; t3=$NOW
+    if [ $keep = 1 ]; then
+      echo $(( t1 - t0 )) >> "$W/$i.run"; echo $(( t2 - t1 )) >> "$W/$i.csd"
+      echo $(( t3 - t2 )) >> "$W/$i.exec"; CPU[$i]=$(( CPU[$i] + c1 - c0 ))
+    fi
+  done
+done
+floor=$(median_ms < "$W/floor")
+declare -A RUN CSD EXEC RSS CPUMS
+for i in "${ok[@]}"; do
+  RUN[$i]=$(median_ms < "$W/$i.run"); CSD[$i]=$(median_ms < "$W/$i.csd")
+  EXEC[$i]=$(median_ms < "$W/$i.exec")
+  CPUMS[$i]=$(awk -v t="${CPU[$i]}" -v n="$RUNS" -v hz="$tps" 'BEGIN { printf "%.2f", t * 1000 / hz / n }')
+  RSS[$i]=$(peak_rss ${bins[$i]} --root "$W/state/${names[$i]}" run --bundle "$B" rss)
+done
+first=${ok[0]}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-printf '\n%-10s %12s %12s %12s %14s\n' runtime "run ms" "c+s+d ms" "exec ms" "peak RSS KiB"
-for n in "${names[@]}"; do
-  [ -n "${RUN[$n]:-}" ] || continue
-  printf '%-10s %12s %12s %12s %14s\n' "$n" "${RUN[$n]}" "${CSD[$n]}" "${EXEC[$n]}" "${RSS[$n]}"
+echo "rounds: $RUNS (+$WARMUP warm-up), interleaved; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\n%-10s %10s %10s %10s %10s %14s\n' runtime "run ms" "c+s+d ms" "exec ms" "cpu ms" "peak RSS KiB"
+for i in "${ok[@]}"; do
+  printf '%-10s %10s %10s %10s %10s %14s\n' "${names[$i]}" "${RUN[$i]}" "${CSD[$i]}" "${EXEC[$i]}" "${CPUMS[$i]}" "${RSS[$i]}"
 done
-printf '%-10s %12s\n' floor "$floor"
-echo; echo "ratios (runtime / $first; >1 means $first is faster or smaller):"
-for n in "${names[@]}"; do
-  [ "$n" != "$first" ] && [ -n "${RUN[$n]:-}" ] || continue
-  printf '%-10s run %s  c+s+d %s  exec %s  RSS %s\n' "$n" "$(ratio "${RUN[$n]}" "${RUN[$first]}")" \
-    "$(ratio "${CSD[$n]}" "${CSD[$first]}")" "$(ratio "${EXEC[$n]}" "${EXEC[$first]}")" "$(ratio "${RSS[$n]}" "${RSS[$first]}")"
+printf '%-10s %10s\n' floor "$floor"
+n1=${names[$first]}
+echo; echo "ratios (runtime / $n1; >1 means $n1 is faster or smaller):"
+for i in "${ok[@]}"; do
+  [ "$i" != "$first" ] || continue
+  printf '%-10s run %s  c+s+d %s  exec %s  cpu %s  RSS %s\n' "${names[$i]}" \
+    "$(ratio "${RUN[$i]}" "${RUN[$first]}")" "$(ratio "${CSD[$i]}" "${CSD[$first]}")" \
+    "$(ratio "${EXEC[$i]}" "${EXEC[$first]}")" "$(ratio "${CPUMS[$i]}" "${CPUMS[$first]}")" \
+    "$(ratio "${RSS[$i]}" "${RSS[$first]}")"
 done
-echo "$first run / floor: $(ratio "${RUN[$first]}" "$floor")"
+echo "$n1 run / floor: $(ratio "${RUN[$first]}" "$floor")"

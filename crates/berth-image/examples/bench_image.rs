@@ -2,7 +2,8 @@
 //! holding busybox plus LAYERS layers of MIB MiB of random (incompressible)
 //! data each, for `bench/pull.sh`. Also `bench_image OUT_DIR --shared N`:
 //! N images `img1..imgN` that share the busybox base and add one small
-//! layer each (the disk-use part of the benchmark).
+//! layer each (the disk-use part of the benchmark). `GZIP_LEVEL` (default 1)
+//! sets the layers' gzip level.
 
 use berth_testkit::image::{Layer, OciLayout};
 
@@ -12,6 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: bench_image OUT_DIR LAYERS MIB | OUT_DIR --shared N".into());
     };
     let mut layout = OciLayout::create(std::path::Path::new(out))?;
+    if let Ok(level) = std::env::var("GZIP_LEVEL") {
+        layout.set_gzip_level(level.parse()?);
+    }
     let base = Layer::busybox()?;
     if a == "--shared" {
         for i in 1..=b.parse::<usize>()? {

@@ -189,19 +189,9 @@ impl ContentStore {
             return Ok(Ingest::Exists);
         }
         let ingest = self.ingest_path(expected);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(&ingest)
-            .map_err(io_err("open", &ingest))?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| io_err("lock", &ingest)(e.into()))?;
-        if self.contains(expected) {
+        let Some(mut file) = self.lock_ingest(expected, &ingest)? else {
             return Ok(Ingest::Exists);
-        }
+        };
         let mut hasher = Hasher::new(expected.algorithm());
         let offset =
             hash_existing(&mut file, &mut hasher, size).map_err(io_err("read", &ingest))?;
@@ -214,6 +204,37 @@ impl ContentStore {
             ingest,
             target: self.path(expected),
         })))
+    }
+
+    /// Open and lock the ingest file of `expected`; `None` if, once the lock
+    /// is ours, the blob turned out complete. Retries when the file we
+    /// locked was renamed or removed by the writer that held it before.
+    fn lock_ingest(&self, expected: &Digest, ingest: &Path) -> Result<Option<File>> {
+        use std::os::unix::fs::MetadataExt;
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .open(ingest)
+                .map_err(io_err("open", ingest))?;
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+                .map_err(|e| io_err("lock", ingest)(e.into()))?;
+            if self.contains(expected) {
+                // Drop the empty file we may have created after the rename.
+                if file.metadata().is_ok_and(|m| m.len() == 0) {
+                    let _ = fs::remove_file(ingest);
+                }
+                return Ok(None);
+            }
+            let ours = file.metadata().map_err(io_err("stat", ingest))?;
+            match fs::metadata(ingest) {
+                Ok(m) if m.dev() == ours.dev() && m.ino() == ours.ino() => return Ok(Some(file)),
+                _ => continue, // the path now names another file (or none)
+            }
+        }
     }
 
     /// Copy a whole blob from `reader`, verifying it.

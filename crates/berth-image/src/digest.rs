@@ -60,7 +60,9 @@ impl FromStr for Digest {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        let (alg, enc) = s.split_once(':').ok_or_else(|| Error::Format(s.to_owned()))?;
+        let (alg, enc) = s
+            .split_once(':')
+            .ok_or_else(|| Error::Format(s.to_owned()))?;
         let len = match alg {
             "sha256" => 64,
             "sha512" => 128,
@@ -108,7 +110,13 @@ mod tests {
         );
         assert_eq!(d.as_str().parse::<Digest>().ok(), Some(d.clone()));
         assert!(matches!("sha256".parse::<Digest>(), Err(Error::Format(_))));
-        assert!(matches!("md5:abcd".parse::<Digest>(), Err(Error::Algorithm(_))));
-        assert!(matches!("sha256:ABCD".parse::<Digest>(), Err(Error::Encoded(_))));
+        assert!(matches!(
+            "md5:abcd".parse::<Digest>(),
+            Err(Error::Algorithm(_))
+        ));
+        assert!(matches!(
+            "sha256:ABCD".parse::<Digest>(),
+            Err(Error::Encoded(_))
+        ));
     }
 }

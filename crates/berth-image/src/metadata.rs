@@ -20,6 +20,8 @@
 //!   database newer than this code is refused rather than misread.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use oci_spec::image::Descriptor;
 use redb::{Database, ReadableTable, TableDefinition};
@@ -72,21 +74,59 @@ pub struct ImageEntry {
 }
 
 /// The open metadata database.
+///
+/// The file is opened for each operation and closed after it, so several
+/// processes (one `berth` command each, or berthd) can share a data root:
+/// redb locks the file while it is open, and an operation that finds it
+/// locked by another process waits for it (up to [`LOCK_WAIT`]).
 pub struct Metadata {
-    db: Database,
     path: PathBuf,
+    /// serialises this process's operations (redb allows one open per file)
+    local: Mutex<()>,
+}
+
+/// How long an operation waits for another process to close the database.
+pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// The database, open for one operation.
+struct Open<'a> {
+    db: Database,
+    _local: MutexGuard<'a, ()>,
+}
+
+impl std::ops::Deref for Open<'_> {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        &self.db
+    }
 }
 
 impl Metadata {
     /// Open (creating and migrating as needed) `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path).map_err(db_err("open", path))?;
         let me = Self {
-            db,
             path: path.to_owned(),
+            local: Mutex::new(()),
         };
         me.migrate()?;
         Ok(me)
+    }
+
+    /// Open the file, waiting while another process has it open.
+    fn db(&self) -> Result<Open<'_>> {
+        let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let deadline = Instant::now() + LOCK_WAIT;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match Database::create(&self.path) {
+                Ok(db) => return Ok(Open { db, _local: local }),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Err(e) => return Err(db_err("open", &self.path)(e)),
+            }
+        }
     }
 
     fn err<'a, E: std::error::Error + Send + Sync + 'static>(
@@ -98,7 +138,8 @@ impl Metadata {
 
     /// Bring an older database to [`SCHEMA_VERSION`] (version 0 = empty file).
     fn migrate(&self) -> Result<()> {
-        let tx = self.db.begin_write().map_err(self.err("begin"))?;
+        let db = self.db()?;
+        let tx = db.begin_write().map_err(self.err("begin"))?;
         {
             let mut meta = tx.open_table(META).map_err(self.err("open table meta"))?;
             let found = meta
@@ -124,7 +165,8 @@ impl Metadata {
 
     /// The schema version stored in the file.
     pub fn schema_version(&self) -> Result<u64> {
-        let tx = self.db.begin_read().map_err(self.err("begin"))?;
+        let db = self.db()?;
+        let tx = db.begin_read().map_err(self.err("begin"))?;
         let meta = tx.open_table(META).map_err(self.err("open table meta"))?;
         let v = meta.get("schema_version").map_err(self.err("read"))?;
         Ok(v.map(|v| v.value()).unwrap_or(0))
@@ -132,7 +174,8 @@ impl Metadata {
 
     /// One image by full name.
     pub fn get(&self, name: &str) -> Result<Option<ImageEntry>> {
-        let tx = self.db.begin_read().map_err(self.err("begin"))?;
+        let db = self.db()?;
+        let tx = db.begin_read().map_err(self.err("begin"))?;
         let t = tx
             .open_table(IMAGES)
             .map_err(self.err("open table images"))?;
@@ -144,7 +187,8 @@ impl Metadata {
 
     /// Every image, sorted by name.
     pub fn list(&self) -> Result<Vec<(String, ImageEntry)>> {
-        let tx = self.db.begin_read().map_err(self.err("begin"))?;
+        let db = self.db()?;
+        let tx = db.begin_read().map_err(self.err("begin"))?;
         let t = tx
             .open_table(IMAGES)
             .map_err(self.err("open table images"))?;
@@ -162,7 +206,8 @@ impl Metadata {
             name: name.to_owned(),
             source,
         })?;
-        let tx = self.db.begin_write().map_err(self.err("begin"))?;
+        let db = self.db()?;
+        let tx = db.begin_write().map_err(self.err("begin"))?;
         {
             let mut t = tx
                 .open_table(IMAGES)
@@ -175,7 +220,8 @@ impl Metadata {
 
     /// Delete names; returns those that existed.
     pub fn delete(&self, names: &[String]) -> Result<Vec<String>> {
-        let tx = self.db.begin_write().map_err(self.err("begin"))?;
+        let db = self.db()?;
+        let tx = db.begin_write().map_err(self.err("begin"))?;
         let mut gone = Vec::new();
         {
             let mut t = tx
@@ -260,6 +306,28 @@ mod tests {
         assert_eq!(all[0].0, "docker.io/library/a:latest");
         assert_eq!(all[0].1.target.size(), 101);
         assert!(m.get("docker.io/library/b:latest").unwrap().is_none());
+    }
+
+    #[test]
+    fn two_handles_share_one_file() {
+        // as two berth processes on one data root would
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata.redb");
+        let a = std::sync::Arc::new(Metadata::open(&path).unwrap());
+        let b = Metadata::open(&path).unwrap();
+        let writer = {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                for i in 0..20u8 {
+                    a.put(&format!("a{i}"), &entry(i)).unwrap();
+                }
+            })
+        };
+        for i in 0..20u8 {
+            b.put(&format!("b{i}"), &entry(i)).unwrap();
+        }
+        writer.join().unwrap();
+        assert_eq!(a.list().unwrap().len(), 40);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use berth_image::store::{NoProgress, Platform, Removed, StoreConfig};
+use berth_image::store::{NoProgress, Platform, PullEvent, PullProgress, Removed, StoreConfig};
 use berth_image::{Digest, ImageStore, Reference};
 use berth_testkit::image::{push, Layer, OciLayout};
 use berth_testkit::registry::Registry;
@@ -91,6 +91,22 @@ fn publish(reg: &Registry, name: &str, layers: &[Layer]) -> String {
     r
 }
 
+/// Records pull events.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<PullEvent>>);
+
+impl PullProgress for Recorder {
+    fn event(&self, event: PullEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Recorder {
+    fn count(&self, f: impl Fn(&PullEvent) -> bool) -> usize {
+        self.0.lock().unwrap().iter().filter(|e| f(e)).count()
+    }
+}
+
 /// Unmounts on drop.
 struct MountGuard(PathBuf);
 
@@ -121,9 +137,28 @@ async fn pull_then_mount_shows_whiteouts_and_opaque_dirs() {
 
     let root = tempfile::tempdir().unwrap();
     let store = open_store(root.path());
-    let rec = pull(&store, &r).await.unwrap();
+    let events = Recorder::default();
+    let reference = Reference::parse(&r).unwrap();
+    let rec = store
+        .pull(&reference, &host_platform(), &events)
+        .await
+        .unwrap();
     assert_eq!(rec.name, r);
     assert_eq!(snapshots(root.path()), 3);
+    assert_eq!(events.count(|e| matches!(e, PullEvent::Resolved { .. })), 1);
+    assert_eq!(
+        events.count(|e| matches!(e, PullEvent::LayerStart { .. })),
+        3
+    );
+    assert_eq!(
+        events.count(|e| matches!(e, PullEvent::LayerDone { .. })),
+        3
+    );
+    assert!(
+        events
+            .count(|e| matches!(e, PullEvent::LayerProgress { done, total, .. } if done == total))
+            >= 3
+    );
     // resolvable by familiar name, full id and short id
     assert_eq!(store.resolve(&r).unwrap().id, rec.id);
     assert_eq!(store.resolve(rec.id.as_str()).unwrap().name, r);
@@ -162,8 +197,20 @@ async fn pull_then_mount_shows_whiteouts_and_opaque_dirs() {
     assert!(container.path().join("rw/upper/new").is_file());
 
     // pulling again downloads nothing and keeps one copy
-    let again = pull(&store, &r).await.unwrap();
+    let events = Recorder::default();
+    let again = store
+        .pull(&reference, &host_platform(), &events)
+        .await
+        .unwrap();
     assert_eq!(again.id, rec.id);
+    assert_eq!(
+        events.count(|e| matches!(e, PullEvent::LayerExists { .. })),
+        3
+    );
+    assert_eq!(
+        events.count(|e| matches!(e, PullEvent::LayerStart { .. })),
+        0
+    );
     assert_eq!(snapshots(root.path()), 3);
 }
 
@@ -483,4 +530,27 @@ async fn many_layers_mount_past_the_page_size_limit() {
     berth_image::snapshot::mount(&mounts, &target).unwrap();
     let _guard = MountGuard(target.clone());
     assert!(target.join("l0").is_file() && target.join("l59").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pulls_of_one_image_both_succeed() {
+    let reg = Registry::start();
+    let r = publish(
+        &reg,
+        "twice",
+        &[
+            Layer::busybox().unwrap(),
+            Layer::new().random_file("f", 2 << 20),
+        ],
+    );
+    let root = tempfile::tempdir().unwrap();
+    let store = open_store(root.path());
+    let (a, b) = tokio::join!(pull(&store, &r), pull(&store, &r));
+    assert_eq!(a.unwrap().id, b.unwrap().id);
+    assert_eq!(snapshots(root.path()), 2);
+    let leftovers = std::fs::read_dir(root.path().join("snapshots"))
+        .unwrap()
+        .count();
+    assert_eq!(leftovers, 2, "no temporary unpack dir left");
+    assert_eq!(count(&root.path().join("content/ingest")), 0);
 }

@@ -74,4 +74,9 @@ fn register_unpacks_ingested_blobs_and_records_last() {
     assert_eq!(std::fs::read(dirs[1].join("b")).unwrap(), b"2");
     assert_eq!(store.resolve("imported:1").unwrap().id, rec.id);
     assert_eq!(store.config(&rec).unwrap().rootfs().diff_ids().len(), 2);
+
+    // a snapshot that went missing is unpacked again from its blob
+    std::fs::remove_dir_all(&dirs[1]).unwrap();
+    let again = store.layer_dirs(&rec).unwrap();
+    assert_eq!(std::fs::read(again[1].join("b")).unwrap(), b"2");
 }

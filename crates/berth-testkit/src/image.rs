@@ -162,6 +162,7 @@ pub fn fill_random(buf: &mut [u8]) {
 pub struct OciLayout {
     dir: PathBuf,
     index: Vec<Value>,
+    gzip_level: u32,
 }
 
 /// A descriptor written into the layout.
@@ -181,7 +182,14 @@ impl OciLayout {
         Ok(Self {
             dir: dir.to_owned(),
             index: Vec::new(),
+            gzip_level: 1,
         })
+    }
+
+    /// gzip level for layers written from now on (default 1; 0 = stored
+    /// blocks only, as Go's gzip emits for incompressible data).
+    pub fn set_gzip_level(&mut self, level: u32) {
+        self.gzip_level = level.min(9);
     }
 
     /// The layout directory.
@@ -211,7 +219,7 @@ impl OciLayout {
         for l in layers {
             let tar = l.tar()?;
             diff_ids.push(sha256(&tar));
-            let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::new(self.gzip_level));
             gz.write_all(&tar)?;
             let gz = gz.finish()?;
             let d = self.blob(&gz)?;

@@ -8,6 +8,7 @@ use std::process::Command;
 
 pub use tempfile::TempDir;
 
+pub mod cli;
 pub mod image;
 pub mod mounts;
 pub mod peers;
@@ -58,7 +59,17 @@ fn busybox_path() -> io::Result<&'static Path> {
 pub fn busybox_rootfs(root: &Path) -> io::Result<()> {
     let bb = busybox_path()?;
     for d in [
-        "bin", "dev", "etc", "proc", "sys", "tmp", "root", "home/user", "var", "run", "usr/bin",
+        "bin",
+        "dev",
+        "etc",
+        "proc",
+        "sys",
+        "tmp",
+        "root",
+        "home/user",
+        "var",
+        "run",
+        "usr/bin",
         "sbin",
     ] {
         std::fs::create_dir_all(root.join(d))?;
@@ -147,7 +158,9 @@ impl Bundle {
 
     /// A busybox bundle with the given config.json value.
     pub fn with_config(config: serde_json::Value) -> io::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("berth-test-bundle-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("berth-test-bundle-")
+            .tempdir()?;
         busybox_rootfs(&dir.path().join("rootfs"))?;
         let b = Self { dir };
         b.write_config(&config)?;

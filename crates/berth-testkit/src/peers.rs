@@ -99,6 +99,52 @@ pub fn unmount_under(root: &Path) {
     }
 }
 
+/// containerd 1.6 shims put their sockets under `/run/containerd/s` whatever
+/// the daemon's state dir is. Remembers whether `/run/containerd` existed, so
+/// that [`SharedRunDir::remove_if_ours`] removes only what the test created.
+struct SharedRunDir {
+    existed: bool,
+}
+
+const CONTAINERD_RUN: &str = "/run/containerd";
+
+impl SharedRunDir {
+    fn note() -> Self {
+        Self {
+            existed: Path::new(CONTAINERD_RUN).exists(),
+        }
+    }
+
+    /// Remove `/run/containerd` and its subdirectories if the test created
+    /// them and they are empty (never anything with content in it).
+    fn remove_if_ours(&self) {
+        if self.existed {
+            return;
+        }
+        let base = Path::new(CONTAINERD_RUN);
+        for sub in ["s", "fifo", "runc/default", "runc/moby", "runc"] {
+            let _ = std::fs::remove_dir(base.join(sub));
+        }
+        let _ = std::fs::remove_dir(base);
+    }
+}
+
+/// Remove (when empty) the cgroup `name` directly under every mounted
+/// hierarchy in `/sys/fs/cgroup` (v1 controllers and the v2/unified tree).
+pub fn remove_cgroup_everywhere(name: &str) {
+    let name = name.trim_start_matches('/');
+    if name.is_empty() {
+        return;
+    }
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(name));
+    for h in hierarchies.flatten() {
+        let _ = std::fs::remove_dir(h.path().join(name));
+    }
+}
+
 /// A docker-archive (`docker load` / `ctr image import` input) of a busybox
 /// image named `name` (e.g. `docker.io/library/kbusybox:latest`).
 pub fn busybox_docker_archive(dir: &Path, name: &str) -> io::Result<PathBuf> {
@@ -120,12 +166,14 @@ pub fn busybox_docker_archive(dir: &Path, name: &str) -> io::Result<PathBuf> {
 pub struct Containerd {
     child: Option<Child>,
     base: tempfile::TempDir,
+    run_dir: SharedRunDir,
 }
 
 impl Containerd {
     /// Start it and wait for its socket.
     pub fn start() -> io::Result<Self> {
         become_subreaper();
+        let run_dir = SharedRunDir::note();
         let base = tempfile::Builder::new()
             .prefix("berth-test-containerd-")
             .tempdir_in("/var/tmp")?;
@@ -146,9 +194,12 @@ impl Containerd {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
+        std::fs::create_dir_all(b.join("runc-root"))?;
+        std::fs::create_dir_all(b.join("fifo"))?;
         let me = Self {
             child: Some(child),
             base,
+            run_dir,
         };
         let sock = me.socket();
         wait_for("containerd", Duration::from_secs(20), || {
@@ -173,6 +224,17 @@ impl Containerd {
     /// A scratch directory inside the instance's root.
     pub fn dir(&self) -> &Path {
         self.base.path()
+    }
+
+    /// The `--runc-root` to give `ctr run` so the runtime's state stays in
+    /// the instance's temporary root (not `/run/containerd/runc`).
+    pub fn runc_root(&self) -> PathBuf {
+        self.base.path().join("runc-root")
+    }
+
+    /// The `--fifo-dir` for `ctr run` / `ctr task exec` (not `/run/containerd/fifo`).
+    pub fn fifo_dir(&self) -> PathBuf {
+        self.base.path().join("fifo")
     }
 
     /// `ctr -a SOCK ARGS…`
@@ -207,6 +269,7 @@ impl Drop for Containerd {
             stop_child(&mut c, Duration::from_secs(10));
         }
         unmount_under(self.base.path());
+        self.run_dir.remove_if_ours();
     }
 }
 
@@ -215,12 +278,16 @@ impl Drop for Containerd {
 pub struct Dockerd {
     child: Option<Child>,
     base: tempfile::TempDir,
+    cgroup_parent: String,
+    run_dir: SharedRunDir,
 }
 
 impl Dockerd {
     /// Start it with the extra runtimes `(name, path)` and wait until it answers.
     pub fn start(runtimes: &[(&str, &Path)]) -> io::Result<Self> {
         become_subreaper();
+        let run_dir = SharedRunDir::note();
+        let cgroup_parent = format!("/{}", crate::unique_id("berth-test-docker"));
         let base = tempfile::Builder::new()
             .prefix("berth-test-dockerd-")
             .tempdir_in("/var/tmp")?;
@@ -235,6 +302,8 @@ impl Dockerd {
             .arg(b.join("dockerd.pid"))
             .arg("--host")
             .arg(format!("unix://{}", b.join("docker.sock").display()))
+            .arg("--cgroup-parent")
+            .arg(&cgroup_parent)
             .args([
                 "--iptables=false",
                 "--ip-forward=false",
@@ -255,6 +324,8 @@ impl Dockerd {
         let me = Self {
             child: Some(child),
             base,
+            cgroup_parent,
+            run_dir,
         };
         wait_for("dockerd", Duration::from_secs(60), || {
             me.docker()
@@ -276,8 +347,10 @@ impl Dockerd {
             "docker"
         };
         let mut c = Command::new(cli);
-        c.arg("-H")
-            .arg(format!("unix://{}", self.base.path().join("docker.sock").display()));
+        c.arg("-H").arg(format!(
+            "unix://{}",
+            self.base.path().join("docker.sock").display()
+        ));
         c
     }
 
@@ -289,6 +362,12 @@ impl Dockerd {
     /// The daemon's log (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.base.path().join("dockerd.log")).unwrap_or_default()
+    }
+
+    /// The cgroup parent (`--cgroup-parent`) under which every container of
+    /// this instance gets its cgroup, e.g. `/sys/fs/cgroup/pids/<parent>/<id>`.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.cgroup_parent
     }
 }
 
@@ -307,5 +386,7 @@ impl Drop for Dockerd {
             stop_child(&mut c, Duration::from_secs(20));
         }
         unmount_under(self.base.path());
+        remove_cgroup_everywhere(&self.cgroup_parent);
+        self.run_dir.remove_if_ours();
     }
 }

@@ -266,7 +266,8 @@ fn bundle_applies_the_image_config_and_runs_with_runc() {
         dir.join("upper/srv/new").exists(),
         "writes land in the bundle's upper dir"
     );
-    if let Some(keel) = common::keel_binary() {
+    {
+        let keel = common::keel_binary();
         let state = tempfile::tempdir().expect("keel root");
         let keel_id = berth_testkit::unique_id("berth-keel");
         let out = std::process::Command::new(&keel)
@@ -471,4 +472,61 @@ fn import_a_rootfs_run_it_and_prune() {
     assert!(pruned.contains("Untagged: imported:1"), "{pruned}");
     assert!(pruned.contains("Total reclaimed space:"), "{pruned}");
     assert_eq!(berth.ok(&["images", "-q"]).trim(), "");
+}
+
+#[test]
+fn pull_picks_the_platform_from_an_index() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let registry = Registry::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path().join("layout");
+    let mut layout = OciLayout::create(&dir).expect("layout");
+    let small = || Layer::new().file("etc/motd", b"hi\n", 0o644);
+    let host = layout
+        .image(&[small()], &["sh"], "linux", common::host_arch(), None)
+        .expect("host image");
+    let other_arch = if common::host_arch() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    let other = layout
+        .image(&[small()], &["sh"], "linux", other_arch, None)
+        .expect("other image");
+    let index = layout.index(&[host, other]).expect("index");
+    layout.tag("multi", &index).expect("tag");
+    let reference = format!("{}/multi:1", registry.addr());
+    berth_testkit::image::push(&dir, "multi", &reference).expect("push");
+
+    let berth = Berth::new();
+    berth.ok(&[
+        "pull",
+        "-q",
+        "--platform",
+        &format!("linux/{other_arch}"),
+        &reference,
+    ]);
+    let arch = berth.ok(&["image", "inspect", "-f", "{{.Architecture}}", &reference]);
+    assert_eq!(arch.trim(), other_arch);
+    let inspect: Value =
+        serde_json::from_str(&berth.ok(&["image", "inspect", &reference])).expect("inspect");
+    let repo_digest = inspect[0]["RepoDigests"][0]
+        .as_str()
+        .expect("RepoDigests")
+        .to_owned();
+    assert!(
+        repo_digest.ends_with(&index.digest),
+        "RepoDigest is the index digest: {repo_digest}"
+    );
+
+    let native = Berth::new();
+    native.ok(&["pull", "-q", &reference]);
+    let arch = native.ok(&["image", "inspect", "-f", "{{.Architecture}}", &reference]);
+    assert_eq!(arch.trim(), common::host_arch());
+    let err = native.fails(&["pull", "--platform", "linux/s390x", &reference]);
+    assert!(err.starts_with("berth: "), "{err}");
+    let err = native.fails(&["pull", "--platform", "linux/", &reference]);
+    assert!(err.contains("invalid platform"), "{err}");
 }

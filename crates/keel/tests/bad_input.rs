@@ -237,3 +237,21 @@ fn killed_create_is_cleanable_with_delete_force() {
     std::thread::sleep(Duration::from_millis(200));
     assert_nothing_left(&rt, &c.id);
 }
+
+#[test]
+fn damaged_state_is_removed_by_delete_force() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    if !rt.is_keel() {
+        return; // keel's own state layout
+    }
+    let id = berth_testkit::unique_id("damaged");
+    std::fs::create_dir_all(rt.root().join(&id)).unwrap();
+    std::fs::write(rt.root().join(&id).join("state.json"), "").unwrap();
+    let err = rt.exec(&["delete", &id]).assert_failure().to_owned();
+    assert!(one_line(&err).contains("state"), "{err}");
+    rt.exec(&["delete", "--force", &id]).assert_success();
+    assert!(!rt.root().join(&id).exists());
+}

@@ -29,6 +29,20 @@ fn setup() -> Option<Containerd> {
     Some(ctrd)
 }
 
+/// `ctr run` with keel as the runc binary, its state and the IO fifos kept
+/// in the instance's temporary root.
+fn ctr_run(ctrd: &Containerd) -> std::process::Command {
+    let mut c = ctrd.ctr();
+    c.arg("run")
+        .arg("--runc-binary")
+        .arg(keel())
+        .arg("--runc-root")
+        .arg(ctrd.runc_root())
+        .arg("--fifo-dir")
+        .arg(ctrd.fifo_dir());
+    c
+}
+
 #[test]
 fn ctr_run_exec_kill_delete_with_keel() {
     let Some(ctrd) = setup() else { return };
@@ -36,43 +50,62 @@ fn ctr_run_exec_kill_delete_with_keel() {
 
     // foreground run with output and exit code
     let out = check(
-        ctrd.ctr()
-            .args(["run", "--rm", "--runc-binary"])
-            .arg(keel())
-            .args([IMAGE, &format!("{id}-fg"), "sh", "-c", "echo hello-from-keel; hostname"]),
+        ctr_run(&ctrd)
+            .args(["--rm", IMAGE, &format!("{id}-fg")])
+            .args(["sh", "-c", "echo hello-from-keel; hostname"]),
     );
     assert!(out.contains("hello-from-keel"), "{out}\n{}", ctrd.log());
-    let code = ctrd
-        .ctr()
-        .args(["run", "--rm", "--runc-binary"])
-        .arg(keel())
-        .args([IMAGE, &format!("{id}-exit"), "sh", "-c", "exit 7"])
+    let code = ctr_run(&ctrd)
+        .args(["--rm", IMAGE, &format!("{id}-exit"), "sh", "-c", "exit 7"])
         .status()
         .map(|s| s.code());
     assert_eq!(code.ok().flatten(), Some(7), "exit status of the task");
 
     // detached task, exec into it, kill, delete
-    check(
-        ctrd.ctr()
-            .args(["run", "-d", "--runc-binary"])
-            .arg(keel())
-            .args([IMAGE, &id, "sleep", "1000"]),
-    );
+    check(ctr_run(&ctrd).args(["-d", IMAGE, &id, "sleep", "1000"]));
     let ps = check(ctrd.ctr().args(["task", "ls"]));
-    assert!(ps.lines().any(|l| l.starts_with(&id) && l.contains("RUNNING")), "{ps}");
-    let exec = check(ctrd.ctr().args([
-        "task", "exec", "--exec-id", "e1", &id, "sh", "-c", "echo exec-ok; cat /proc/1/cmdline",
-    ]));
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with(&id) && l.contains("RUNNING")),
+        "{ps}"
+    );
+    let exec = check(
+        ctrd.ctr()
+            .args(["task", "exec", "--fifo-dir"])
+            .arg(ctrd.fifo_dir())
+            .args([
+                "--exec-id",
+                "e1",
+                &id,
+                "sh",
+                "-c",
+                "echo exec-ok; cat /proc/1/cmdline",
+            ]),
+    );
     assert!(exec.contains("exec-ok"), "{exec}");
-    assert!(exec.contains("sleep"), "exec sees the container's pid 1: {exec}");
+    assert!(
+        exec.contains("sleep"),
+        "exec sees the container's pid 1: {exec}"
+    );
     let pids = check(ctrd.ctr().args(["task", "ps", &id]));
     assert!(pids.lines().count() >= 2, "task ps lists the init: {pids}");
+
+    // pause and resume go through keel's freezer
+    check(ctrd.ctr().args(["task", "pause", &id]));
+    let ls = check(ctrd.ctr().args(["task", "ls"]));
+    assert!(ls.lines().any(|l| l.starts_with(&id) && l.contains("PAUSED")), "{ls}");
+    check(ctrd.ctr().args(["task", "resume", &id]));
+    let ls = check(ctrd.ctr().args(["task", "ls"]));
+    assert!(ls.lines().any(|l| l.starts_with(&id) && l.contains("RUNNING")), "{ls}");
 
     check(ctrd.ctr().args(["task", "kill", "-s", "SIGKILL", &id]));
     let mut stopped = false;
     for _ in 0..100 {
         let ls = check(ctrd.ctr().args(["task", "ls"]));
-        if ls.lines().any(|l| l.starts_with(&id) && l.contains("STOPPED")) {
+        if ls
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("STOPPED"))
+        {
             stopped = true;
             break;
         }

@@ -55,14 +55,26 @@ fn docker_run_with_keel_runtime() {
     // exit codes come back
     let st = d
         .docker()
-        .args(["run", "--rm", "--runtime", "keel", "--network", "none", IMAGE])
+        .args([
+            "run",
+            "--rm",
+            "--runtime",
+            "keel",
+            "--network",
+            "none",
+            IMAGE,
+        ])
         .args(["sh", "-c", "exit 3"])
         .status()
         .map(|s| s.code());
     assert_eq!(st.ok().flatten(), Some(3));
 
     // --cap-drop: NET_RAW (bit 13) gone, CHOWN (bit 0) kept
-    let st = docker_run(&d, &["--cap-drop", "NET_RAW"], &["cat", "/proc/self/status"]);
+    let st = docker_run(
+        &d,
+        &["--cap-drop", "NET_RAW"],
+        &["cat", "/proc/self/status"],
+    );
     let eff = cap_eff(&st);
     assert_eq!(eff & (1 << 13), 0, "NET_RAW dropped: {st}");
     assert_ne!(eff & 1, 0, "CHOWN kept: {st}");
@@ -83,38 +95,89 @@ fn docker_detached_exec_stop_and_limits() {
     let Some(d) = setup() else { return };
     let name = berth_testkit::unique_id("dk");
     let id = check(d.docker().args([
-        "run", "-d", "--runtime", "keel", "--network", "none", "--name", &name,
-        "--memory", "64m", "--pids-limit", "20", IMAGE, "sleep", "1000",
+        "run",
+        "-d",
+        "--runtime",
+        "keel",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "20",
+        IMAGE,
+        "sleep",
+        "1000",
     ]));
     let id = id.trim().to_owned();
 
-    let out = check(d.docker().args(["exec", &name, "sh", "-c", "echo exec-ok; cat /proc/1/cmdline"]));
+    let out = check(d.docker().args([
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "echo exec-ok; cat /proc/1/cmdline",
+    ]));
     assert!(out.starts_with("exec-ok"), "{out}");
     assert!(out.contains("sleep"), "{out}");
 
     // limits as the kernel sees them, from the host's cgroup files (v1 here; v2 elsewhere)
-    let mem = read_cgroup(&id, &["memory/docker/{}/memory.limit_in_bytes", "docker/{}/memory.max", "system.slice/docker-{}.scope/memory.max"]);
+    let parent = d.cgroup_parent();
+    let mem = read_cgroup(
+        &format!("{parent}/{id}"),
+        &["memory/{}/memory.limit_in_bytes", "{}/memory.max"],
+    );
     assert_eq!(mem.trim(), "67108864");
-    let pids = read_cgroup(&id, &["pids/docker/{}/pids.max", "docker/{}/pids.max", "system.slice/docker-{}.scope/pids.max"]);
+    let pids = read_cgroup(
+        &format!("{parent}/{id}"),
+        &["pids/{}/pids.max", "{}/pids.max"],
+    );
     assert_eq!(pids.trim(), "20");
 
+    // docker update goes through `keel update --resources -`
+    check(d.docker().args(["update", "--pids-limit", "30", &name]));
+    let pids = read_cgroup(
+        &format!("{parent}/{id}"),
+        &["pids/{}/pids.max", "{}/pids.max"],
+    );
+    assert_eq!(pids.trim(), "30", "pids.max after docker update");
+
+    // pause / unpause go through keel's freezer
+    check(d.docker().args(["pause", &name]));
+    let state = check(
+        d.docker()
+            .args(["inspect", "-f", "{{.State.Status}}", &name]),
+    );
+    assert_eq!(state.trim(), "paused");
+    check(d.docker().args(["unpause", &name]));
+
     // inspect says running, stop (sleep ignores SIGTERM as pid 1 → SIGKILL after -t)
-    let state = check(d.docker().args(["inspect", "-f", "{{.State.Running}}", &name]));
+    let state = check(
+        d.docker()
+            .args(["inspect", "-f", "{{.State.Running}}", &name]),
+    );
     assert_eq!(state.trim(), "true");
     check(d.docker().args(["stop", "-t", "1", &name]));
-    let state = check(d.docker().args(["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", &name]));
+    let state = check(d.docker().args([
+        "inspect",
+        "-f",
+        "{{.State.Running}} {{.State.ExitCode}}",
+        &name,
+    ]));
     assert_eq!(state.trim(), "false 137");
     check(d.docker().args(["rm", &name]));
 }
 
-fn read_cgroup(id: &str, candidates: &[&str]) -> String {
+fn read_cgroup(cgroup: &str, candidates: &[&str]) -> String {
     for c in candidates {
-        let p = format!("/sys/fs/cgroup/{}", c.replace("{}", id));
+        let p = format!("/sys/fs/cgroup/{}", c.replace("{}", cgroup));
         if let Ok(s) = std::fs::read_to_string(&p) {
             return s;
         }
     }
-    panic!("no cgroup file for {id} among {candidates:?}");
+    panic!("no cgroup file for {cgroup} among {candidates:?}");
 }
 
 #[test]
@@ -122,18 +185,21 @@ fn docker_run_interactive_tty_with_keel() {
     let Some(d) = setup() else { return };
     // `script` gives docker a real terminal, so -it goes through keel's console socket
     let docker = d.docker();
-    let mut line = format!("{:?}", docker.get_program());
+    let mut line = docker.get_program().to_string_lossy().into_owned();
     for a in docker.get_args() {
         line.push(' ');
         line.push_str(&a.to_string_lossy());
     }
     let inner = format!(
-        "{} run --rm -it --runtime keel --network none {IMAGE} sh -c 'tty; echo size=$(stty size)'",
-        line.trim_matches('"')
+        "{line} run --rm -it --runtime keel --network none {IMAGE} sh -c 'tty; echo size=$(stty size)'"
     );
     let out = run(Command::new("script").args(["-qec", &inner, "/dev/null"]))
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
-    assert!(out.contains("/dev/pts/0"), "tty inside: {out:?}\n{}", d.log());
+    assert!(
+        out.contains("/dev/pts/0"),
+        "tty inside: {out:?}\n{}",
+        d.log()
+    );
     assert!(out.contains("size="), "{out:?}");
 }

@@ -277,6 +277,15 @@ fn pause_and_resume() {
     c.cmd("resume", &[], &[]).assert_success();
     assert_eq!(c.status(), "running");
     c.cmd("resume", &[], &[]).assert_failure();
+    // A paused container can be force-deleted (thawed so init can die).
+    c.cmd("pause", &[], &[]).assert_success();
+    let t = std::time::Instant::now();
+    c.force_delete().assert_success();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "delete --force of a paused container hung"
+    );
+    assert!(c.state().is_none());
 }
 
 #[test]
@@ -290,10 +299,11 @@ fn kill_accepts_names_and_numbers() {
     c.create(&b, &[]).assert_success();
     c.start().assert_success();
     std::thread::sleep(Duration::from_millis(200));
-    c.cmd("kill", &[], &["SIGUSR1"]).assert_success();
-    c.cmd("kill", &[], &["HUP"]).assert_success();
-    c.cmd("kill", &[], &["10"]).assert_success();
-    std::thread::sleep(Duration::from_millis(400));
+    // One at a time: a standard signal sent twice before delivery is one.
+    for sig in ["SIGUSR1", "HUP", "10"] {
+        c.cmd("kill", &[], &[sig]).assert_success();
+        std::thread::sleep(Duration::from_millis(300));
+    }
     let out = c.exec(&["cat", "/dev/shm/sig"]);
     let got: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(got.iter().filter(|l| **l == "usr1").count(), 2, "{out:#?}");

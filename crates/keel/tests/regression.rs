@@ -27,7 +27,8 @@ fn run_with_leaked_dir_fd(
     // SAFETY: dup2 in the forked child before exec; async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(raw, 5) < 0 {
+            // dup2 onto itself keeps FD_CLOEXEC: clear it explicitly.
+            if libc::dup2(raw, 5) < 0 || libc::fcntl(5, libc::F_SETFD, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

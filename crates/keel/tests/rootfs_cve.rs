@@ -242,3 +242,61 @@ fn proc_and_sys_refuse_symlink_destinations() {
         );
     }
 }
+
+/// Repairs the host's /dev if a test broke it (it must not): recreates
+/// /dev/ptmx, removes the test's device node.
+struct HostPtmxGuard;
+
+impl Drop for HostPtmxGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file("/dev/keel-test-node");
+        let ptmx = std::path::Path::new("/dev/ptmx");
+        let is_char = std::fs::symlink_metadata(ptmx)
+            .map(|m| std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()))
+            .unwrap_or(false);
+        if !is_char {
+            let _ = std::fs::remove_file(ptmx);
+            let _ = std::process::Command::new("mknod")
+                .args(["-m", "666", "/dev/ptmx", "c", "5", "2"])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn host_dev_bound_behind_a_symlink_is_left_alone() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    if !rt.is_keel() {
+        // runc 1.1.5 only recognises a /dev bind by its literal destination
+        // and would replace the host's /dev/ptmx here.
+        return;
+    }
+    let _restore = HostPtmxGuard;
+    let before = std::fs::symlink_metadata("/dev/ptmx").expect("host /dev/ptmx");
+    let bundle = bundle_with(&["sh", "-c", "test -c /dev/ptmx && echo char"], |c| {
+        let mounts = c["mounts"].as_array_mut().expect("mounts");
+        mounts.retain(|m| !m["destination"].as_str().unwrap_or("").starts_with("/dev"));
+        mounts.push(json!({"destination": "/devlink", "type": "bind", "source": "/dev", "options": ["rbind"]}));
+        c["linux"]["devices"] =
+            json!([{"path": "/dev/keel-test-node", "type": "c", "major": 1, "minor": 3}]);
+    });
+    std::fs::remove_dir(bundle.rootfs().join("dev")).expect("rmdir dev");
+    symlink("devlink-target", bundle.rootfs().join("devlink")).expect("symlink");
+    symlink("devlink-target", bundle.rootfs().join("dev")).expect("symlink");
+    let out = rt.run_bundle(&bundle);
+    out.assert_success();
+    assert_eq!(out.stdout, "char\n");
+    let after = std::fs::symlink_metadata("/dev/ptmx").expect("host /dev/ptmx");
+    assert_eq!(
+        before.file_type(),
+        after.file_type(),
+        "the host's /dev/ptmx was replaced"
+    );
+    assert!(
+        !std::path::Path::new("/dev/keel-test-node").exists(),
+        "a node was created in the host's /dev"
+    );
+}

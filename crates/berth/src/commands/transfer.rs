@@ -118,6 +118,9 @@ pub fn import(store: &ImageStore, args: &ImportArgs) -> anyhow::Result<()> {
     if args.file.contains("://") {
         anyhow::bail!("importing from a URL is not supported: download the file first");
     }
+    if args.message.is_some() || args.platform.is_some() {
+        eprintln!("berth: warning: import ignores --message and --platform");
+    }
     let name = args
         .reference
         .as_deref()

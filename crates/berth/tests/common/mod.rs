@@ -195,9 +195,8 @@ pub fn host_arch() -> &'static str {
     }
 }
 
-/// The keel binary, when it has been built beside `berth`.
-pub fn keel_binary() -> Option<PathBuf> {
-    let berth = PathBuf::from(env!("CARGO_BIN_EXE_berth"));
-    let keel = berth.parent()?.join("keel");
-    keel.is_file().then_some(keel)
+/// The keel binary beside `berth` (built when missing; the test fails when
+/// it cannot be, rather than skipping keel).
+pub fn keel_binary() -> PathBuf {
+    berth_testkit::cli::keel_binary(Path::new(env!("CARGO_BIN_EXE_berth")))
 }

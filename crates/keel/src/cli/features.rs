@@ -1,5 +1,11 @@
+use std::io::Write;
+
 pub fn run() -> anyhow::Result<i32> {
     let v = keel::container::features();
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        serde_json::to_string_pretty(&v)?
+    )?;
     Ok(0)
 }

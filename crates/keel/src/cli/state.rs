@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use keel::container::{self, Context};
 
 #[derive(Debug, clap::Args)]
@@ -7,6 +9,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<i32> {
-    println!("{}", container::state(ctx, &a.id)?);
+    let text = container::state(ctx, &a.id)?;
+    writeln!(std::io::stdout().lock(), "{text}")?;
     Ok(0)
 }

@@ -84,17 +84,8 @@ pub(super) fn launch(
             "process.terminal is true: a detached container needs --console-socket".into(),
         ));
     }
-    if let Some(lsm) = process
-        .apparmor_profile()
-        .as_deref()
-        .or(process.selinux_label().as_deref())
-    {
-        log::debug(|| format!("exec label {lsm}"));
-    }
-    security::check_lsm(
-        process.apparmor_profile().as_deref(),
-        process.selinux_label().as_deref(),
-    )?;
+    // Bad process values fail here, before any namespace, mount or cgroup.
+    security::validate(&process, &spec)?;
     let dir = ctx.root.create(id)?;
     let mut guard = Cleanup::new(dir.path().to_owned());
     let annotations: HashMap<String, String> = spec.annotations().clone().unwrap_or_default();
@@ -102,7 +93,14 @@ pub(super) fn launch(
     let cgroups_path = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let manager = Manager::new(cgroups_path.as_deref(), id)?;
+    let manager = Manager::with_options(
+        cgroups_path.as_deref(),
+        id,
+        berth_cgroups::Options {
+            systemd: ctx.systemd_cgroup,
+        },
+    )?;
+    let resources = effective_resources(&spec);
     let mut state = State {
         version: SCHEMA_VERSION,
         id: id.to_owned(),
@@ -115,7 +113,7 @@ pub(super) fn launch(
         owner: String::new(),
         annotations,
         cgroup: Some(manager.clone()),
-        spec: spec.clone(),
+        spec: with_resources(&spec, &resources),
     };
     // Written before anything exists, so `delete --force` can clean up
     // after a create killed at any later point.
@@ -124,9 +122,8 @@ pub(super) fn launch(
     manager.create()?;
     log::debug(|| "cgroup created".into());
     guard.manager = Some(manager.clone());
-    if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
-        manager.apply(r)?;
-    }
+    // Always applied, so the default-deny device rules are installed too.
+    manager.apply(&resources)?;
     log::debug(|| "resources applied".into());
     let plan = namespaces::plan(&spec)?;
     let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
@@ -380,4 +377,33 @@ impl Drop for Cleanup {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `linux.resources` (empty when absent) plus allow rules for the device
+/// nodes of `linux.devices`, which keel creates (as runc allows them).
+fn effective_resources(spec: &Spec) -> oci_spec::runtime::LinuxResources {
+    let linux = spec.linux().as_ref();
+    let mut r = linux
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let nodes = linux
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or_default();
+    if !nodes.is_empty() {
+        let mut rules = r.devices().clone().unwrap_or_default();
+        rules.extend(berth_cgroups::allow_rules_for(nodes));
+        r.set_devices(Some(rules));
+    }
+    r
+}
+
+/// `spec` with `resources` as its `linux.resources`: what `state.json` keeps,
+/// so `update` merges into what was really applied.
+fn with_resources(spec: &Spec, resources: &oci_spec::runtime::LinuxResources) -> Spec {
+    let mut s = spec.clone();
+    if let Some(mut linux) = s.linux().clone() {
+        linux.set_resources(Some(resources.clone()));
+        s.set_linux(Some(linux));
+    }
+    s
 }

@@ -17,7 +17,16 @@ pub fn delete(ctx: &Context, id: &str, force: bool) -> Result<(), Error> {
         Err(state::Error::NotFound(_)) if force => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let Some(st) = dir.read()? else {
+    let st = match dir.read() {
+        Ok(st) => st,
+        // A state file damaged by a crash: --force still removes the dir.
+        Err(state::Error::Corrupt { .. }) if force => {
+            dir.remove()?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(st) = st else {
         // A create killed before it wrote anything: nothing but the dir.
         dir.remove()?;
         return Ok(());
@@ -38,10 +47,15 @@ pub fn delete(ctx: &Context, id: &str, force: bool) -> Result<(), Error> {
 /// Kill whatever runs, remove the cgroup, poststop hooks, remove the dir.
 pub(super) fn destroy(dir: ContainerDir, st: &State, status: Status) -> Result<(), Error> {
     if status != Status::Stopped {
+        // The cgroup kill first: it thaws a paused container, so init can
+        // die of the SIGKILL that follows.
+        if let Some(m) = &st.cgroup {
+            let _ = m.kill_all(libc::SIGKILL);
+        }
         kill_init(st);
     }
     if let Some(m) = &st.cgroup {
-        if status != Status::Stopped || st.spec.linux().as_ref().is_some_and(has_shared_pidns) {
+        if st.spec.linux().as_ref().is_some_and(has_shared_pidns) {
             let _ = m.kill_all(libc::SIGKILL);
         }
         remove_cgroup(m);

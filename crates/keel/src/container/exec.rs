@@ -50,6 +50,8 @@ pub fn exec(ctx: &Context, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
         }
     }
     let process = build_process(&st.spec, opts)?;
+    // Bad process values fail here, before anything is joined or cloned.
+    security::validate(&process, &st.spec)?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.detach && opts.console_socket.is_none() {
         return Err(Error::Invalid(
@@ -70,6 +72,9 @@ pub fn exec(ctx: &Context, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
         Some(m) => m.open_v2_dir()?,
         None => None,
     };
+    // execCPUAffinity.initial: set on keel, inherited by the clone (before
+    // it joins the cgroup).
+    security::apply_initial_cpu_affinity(process.exec_cpu_affinity().as_ref(), None)?;
     let (parent, chan) = Channel::pair().map_err(Error::io("socketpair"))?;
     if !opts.detach {
         super::supervise::block_signals();

@@ -3,8 +3,8 @@
 
 use super::create::{launch, CreateOptions, Mode};
 use super::{Context, Error, Status};
-use crate::process::sync::Msg;
 use crate::log;
+use crate::process::sync::Msg;
 use crate::state::Phase;
 
 /// `run` flags.

@@ -124,24 +124,25 @@ pub fn update(ctx: &Context, id: &str, opts: &UpdateOptions) -> Result<(), Error
         }
         None => opts.to_value()?,
     };
-    let update: LinuxResources = crate::spec::parse(change.to_string().as_bytes(), "resources")?;
+    // The change alone must be valid resources.
+    let _: LinuxResources = crate::spec::parse(change.to_string().as_bytes(), "resources")?;
     let manager = st
         .cgroup
         .clone()
         .ok_or_else(|| Error::Invalid(format!("container {id} has no cgroup")))?;
-    manager.apply(&update)?;
-    // Remember the merged resources for later updates and `state`.
+    // The container's whole resources with the change merged in: applied
+    // as one desired state, and remembered for later updates and `state`.
     let mut linux = st.spec.linux().clone().unwrap_or_default();
     let mut merged = serde_json::to_value(linux.resources()).unwrap_or(Value::Null);
     if merged.is_null() {
         merged = json!({});
     }
     merge(&mut merged, &change);
-    if let Ok(r) = serde_json::from_value::<LinuxResources>(merged) {
-        linux.set_resources(Some(r));
-        st.spec.set_linux(Some(linux));
-        dir.write(&st)?;
-    }
+    let full: LinuxResources = crate::spec::parse(merged.to_string().as_bytes(), "resources")?;
+    manager.update(&full)?;
+    linux.set_resources(Some(full));
+    st.spec.set_linux(Some(linux));
+    dir.write(&st)?;
     Ok(())
 }
 

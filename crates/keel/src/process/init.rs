@@ -223,7 +223,10 @@ fn write_sysctls(spec: &Spec) -> Result<(), Error> {
         return Ok(());
     };
     for (key, value) in sysctl {
-        if key.contains("..") || key.contains('/') && key.contains('.') {
+        if key.is_empty()
+            || key.starts_with('/')
+            || key.split(['.', '/']).any(|p| p.is_empty() || p == "..")
+        {
             return Err(Error::Step {
                 what: format!("linux.sysctl: invalid key {key:?}"),
                 source: std::io::Error::from_raw_os_error(libc::EINVAL),

@@ -146,6 +146,17 @@ fn bind_host(root: &Root, n: &Node) -> io::Result<()> {
     sys::attach(mnt.as_fd(), dest.as_fd())
 }
 
+/// Whether the container's /dev is the host's /dev itself (same inode).
+pub(crate) fn is_host_dev(root: &Root) -> bool {
+    let Ok(fd) = root.open_path(Path::new("/dev"), false) else {
+        return false;
+    };
+    match (super::resolve::stat(&fd), rustix::fs::stat("/dev")) {
+        (Ok(c), Ok(h)) => c.st_dev == h.st_dev && c.st_ino == h.st_ino,
+        _ => false,
+    }
+}
+
 /// `/dev/fd`, `/dev/std{in,out,err}`, `/dev/core` (when the host has
 /// /proc/kcore) and `/dev/ptmx` → `pts/ptmx`.
 pub(crate) fn links(root: &Root) -> Result<(), Error> {

@@ -123,6 +123,11 @@ pub fn prepare(setup: &Setup<'_>) -> Result<(), Error> {
 
 /// Default devices, `linux.devices` and the /dev links.
 fn fill_dev(setup: &Setup<'_>, root: &Root) -> Result<(), Error> {
+    if devices::is_host_dev(root) {
+        // The host's /dev reached through a bind behind a symlink: creating
+        // nodes or replacing ptmx there would change the host.
+        return Ok(());
+    }
     let mut nodes = devices::defaults();
     let linux = setup.spec.linux().as_ref();
     for d in linux

@@ -167,7 +167,7 @@ fn filesystem(ctx: &Ctx<'_>, m: &Named<'_>) -> Result<(), Error> {
     let mut data = opts.fs_data();
     if let Some(label) = ctx.label {
         if labelled(&m.typ) {
-            data.push(format!("context=\"{label}\""));
+            data.push(format!("context={label}"));
         }
     }
     let mnt = match sys::new_fs(&m.typ, &source, &data, opts.fsmount_attrs()) {

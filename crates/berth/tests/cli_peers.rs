@@ -1,0 +1,762 @@
+//! Round trips between the `berth` binary and real peers: what `berth push`
+//! sends, docker, skopeo and containerd's `ctr` pull back byte for byte; what
+//! skopeo pushes and docker saves, berth pulls or loads and keel runs; and
+//! registries that are down, broken or speak an unknown manifest type fail
+//! cleanly.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use berth_testkit::cli::Keel;
+use berth_testkit::image::{sha256, Layer, OciLayout};
+use berth_testkit::peers::{busybox_docker_archive, check, Containerd, Dockerd};
+use berth_testkit::registry::{free_port, FakeServer, HttpReply, Registry};
+use common::{image, Berth, Bundles};
+use serde_json::{json, Value};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn utf8(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+fn assert_ran(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// A blob of berth's content store.
+fn stored_blob(berth: &Berth, digest: &str) -> Vec<u8> {
+    let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+    let path = berth.data_root().join("content/blobs/sha256").join(hex);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The config and layer digests a manifest names.
+fn referenced_blobs(manifest: &[u8]) -> BTreeSet<String> {
+    let v: Value = serde_json::from_slice(manifest).expect("manifest json");
+    let mut digests = BTreeSet::new();
+    digests.insert(v["config"]["digest"].as_str().expect("config").to_owned());
+    for layer in v["layers"].as_array().expect("layers") {
+        digests.insert(layer["digest"].as_str().expect("layer digest").to_owned());
+    }
+    digests
+}
+
+/// An image that berth pulled from skopeo's push and pushed again under a
+/// new name on the same registry.
+struct Pushed {
+    berth: Berth,
+    /// `127.0.0.1:PORT/peers/pushed:2`
+    reference: String,
+    /// the manifest digest `berth push` printed
+    digest: String,
+}
+
+/// skopeo pushes a two-layer busybox image (gzip layers) as `peers/src:1`;
+/// berth pulls it, tags it `peers/pushed:2` and pushes that.
+fn push_with_berth(registry: &Registry, work: &Path) -> Pushed {
+    let dir = work.join("layout");
+    let mut layout = OciLayout::create(&dir).expect("layout");
+    let top = Layer::new()
+        .dir("srv", 0o755)
+        .file("srv/motd", b"pushed by berth\n", 0o644)
+        .whiteout("bin/vi")
+        .opaque("home")
+        .file("home/new", b"", 0o644);
+    let base = Layer::busybox().expect("busybox layer");
+    let m = layout
+        .image(
+            &[base, top],
+            &["/bin/sh"],
+            "linux",
+            common::host_arch(),
+            None,
+        )
+        .expect("image");
+    layout.tag("1", &m).expect("tag");
+    let source = format!("{}/peers/src:1", registry.addr());
+    berth_testkit::image::push(&dir, "1", &source).expect("skopeo push");
+
+    let berth = Berth::new();
+    berth.ok(&["pull", "-q", &source]);
+    let reference = format!("{}/peers/pushed:2", registry.addr());
+    berth.ok(&["tag", &source, &reference]);
+    let out = berth.ok(&["push", &reference]);
+    assert!(
+        out.contains(&format!(
+            "The push refers to repository [{}/peers/pushed]",
+            registry.addr()
+        )),
+        "{out}"
+    );
+    let digest = out
+        .lines()
+        .find_map(|l| l.strip_prefix("2: digest: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest line in {out}"))
+        .to_owned();
+    assert_eq!(
+        digest, m.digest,
+        "berth pushes the manifest bytes it pulled, so the digest is skopeo's"
+    );
+    let inspect: Value =
+        serde_json::from_str(&berth.ok(&["image", "inspect", &reference])).expect("inspect");
+    let mut repo_digests: Vec<&str> = inspect[0]["RepoDigests"]
+        .as_array()
+        .expect("RepoDigests")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    repo_digests.sort_unstable();
+    assert_eq!(
+        repo_digests,
+        [
+            format!("{}/peers/pushed@{digest}", registry.addr()),
+            format!("{}/peers/src@{digest}", registry.addr()),
+        ],
+        "berth image inspect shows the pulled and the pushed digest"
+    );
+    Pushed {
+        berth,
+        reference,
+        digest,
+    }
+}
+
+#[test]
+fn docker_and_skopeo_pull_what_berth_pushed() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let registry = Registry::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let pushed = push_with_berth(&registry, work.path());
+    let manifest = stored_blob(&pushed.berth, &pushed.digest);
+
+    // docker (20.10) treats 127.0.0.0/8 registries as insecure by default.
+    let dockerd = Dockerd::start(&[]).expect("dockerd");
+    let pulled = dockerd
+        .docker()
+        .args(["pull", &pushed.reference])
+        .output()
+        .expect("docker pull");
+    assert_ran(&pulled, &format!("docker pull (log: {})", dockerd.log()));
+    let repo_digests = check(dockerd.docker().args([
+        "image",
+        "inspect",
+        "-f",
+        "{{json .RepoDigests}}",
+        &pushed.reference,
+    ]));
+    let repo_digests: Vec<String> = serde_json::from_str(&repo_digests).expect("RepoDigests");
+    let repo = pushed.reference.rsplit_once(':').expect("a tag").0;
+    assert_eq!(repo_digests, [format!("{repo}@{}", pushed.digest)]);
+    let ran = check(dockerd.docker().args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &pushed.reference,
+        "sh",
+        "-c",
+        "echo ok; cat /srv/motd; ls /home; test -e /bin/vi || echo vi-gone",
+    ]));
+    assert_eq!(ran, "ok\npushed by berth\nnew\nvi-gone\n", "whiteouts hold");
+    check(dockerd.docker().args(["rmi", &pushed.reference]));
+
+    // What `berth save` writes, docker loads under the same image id and runs.
+    let saved = work.path().join("saved.tar");
+    pushed
+        .berth
+        .ok(&["save", "-o", utf8(&saved), &pushed.reference]);
+    let loaded = check(dockerd.docker().args(["load", "-i", utf8(&saved)]));
+    assert!(
+        loaded.contains(&format!("Loaded image: {}", pushed.reference)),
+        "{loaded}"
+    );
+    let docker_id =
+        check(
+            dockerd
+                .docker()
+                .args(["image", "inspect", "-f", "{{.Id}}", &pushed.reference]),
+        );
+    let berth_id = pushed
+        .berth
+        .ok(&["image", "inspect", "-f", "{{.Id}}", &pushed.reference]);
+    assert_eq!(docker_id.trim(), berth_id.trim());
+    let ran = check(dockerd.docker().args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &pushed.reference,
+        "cat",
+        "/srv/motd",
+    ]));
+    assert_eq!(ran, "pushed by berth\n");
+    check(dockerd.docker().args(["rmi", &pushed.reference]));
+    drop(dockerd);
+
+    // skopeo reads back the manifest bytes berth stored, and every blob.
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}", pushed.reference))
+        .output()
+        .expect("skopeo inspect");
+    assert_eq!(
+        assert_ran(&raw, "skopeo inspect --raw").as_bytes(),
+        &manifest[..],
+        "the registry serves berth's manifest blob byte for byte"
+    );
+    let copy = work.path().join("copy");
+    check(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--src-tls-verify=false"])
+            .arg(format!("docker://{}", pushed.reference))
+            .arg(format!("dir:{}", copy.display())),
+    );
+    assert_eq!(
+        std::fs::read(copy.join("manifest.json")).expect("manifest.json"),
+        manifest
+    );
+    let mut copied = BTreeSet::new();
+    for entry in std::fs::read_dir(&copy).expect("copy dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name == "manifest.json" || name == "version" {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("blob");
+        let digest = sha256(&bytes);
+        assert_eq!(
+            digest,
+            format!("sha256:{name}"),
+            "{name} hashes to its name"
+        );
+        assert_eq!(bytes, stored_blob(&pushed.berth, &digest), "{name}");
+        copied.insert(digest);
+    }
+    assert_eq!(copied, referenced_blobs(&manifest));
+}
+
+#[test]
+fn ctr_pulls_what_the_berth_cli_pushed() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let registry = Registry::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let pushed = push_with_berth(&registry, work.path());
+    let manifest = stored_blob(&pushed.berth, &pushed.digest);
+
+    let containerd = Containerd::start().expect("containerd");
+    let ns = berth_testkit::unique_id("berthcli");
+    let pulled = containerd
+        .ctr()
+        .args([
+            "-n",
+            &ns,
+            "images",
+            "pull",
+            "--plain-http",
+            &pushed.reference,
+        ])
+        .output()
+        .expect("ctr pull");
+    assert_ran(&pulled, &format!("ctr pull (log: {})", containerd.log()));
+    let listed = check(containerd.ctr().args(["-n", &ns, "images", "ls"]));
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&pushed.reference))
+        .unwrap_or_else(|| panic!("{} not listed: {listed}", pushed.reference));
+    assert!(row.contains(&pushed.digest), "{row}");
+    let mut blobs = referenced_blobs(&manifest);
+    blobs.insert(pushed.digest.clone());
+    for digest in blobs {
+        let out = containerd
+            .ctr()
+            .args(["-n", &ns, "content", "get", &digest])
+            .output()
+            .expect("ctr content get");
+        assert_ran(&out, "ctr content get");
+        assert!(
+            out.stdout == stored_blob(&pushed.berth, &digest),
+            "{digest} differs between containerd and berth"
+        );
+    }
+    check(
+        containerd
+            .ctr()
+            .args(["-n", &ns, "images", "rm", &pushed.reference]),
+    );
+
+    // What `berth save` writes, `ctr images import` reads with the same digest.
+    let saved = work.path().join("saved.tar");
+    pushed
+        .berth
+        .ok(&["save", "-o", utf8(&saved), &pushed.reference]);
+    check(
+        containerd
+            .ctr()
+            .args(["-n", &ns, "images", "import", utf8(&saved)]),
+    );
+    let listed = check(containerd.ctr().args(["-n", &ns, "images", "ls"]));
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&pushed.reference))
+        .unwrap_or_else(|| panic!("{} not imported: {listed}", pushed.reference));
+    assert!(row.contains(&pushed.digest), "{row}");
+    check(
+        containerd
+            .ctr()
+            .args(["-n", &ns, "images", "rm", &pushed.reference]),
+    );
+}
+
+#[test]
+fn keel_runs_what_skopeo_pushed_and_berth_pulled() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let registry = Registry::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path().join("layout");
+    let mut layout = OciLayout::create(&dir).expect("layout");
+    let top = Layer::new()
+        .dir("work", 0o777)
+        .file(
+            "work/entry.sh",
+            b"echo entrypoint-ran \"$@\"; echo GREETING=$GREETING; id -u; id -g; pwd; \
+              ls /home; test -e /bin/vi || echo vi-gone\n",
+            0o755,
+        )
+        .whiteout("bin/vi")
+        .opaque("home")
+        .file("home/new", b"", 0o644);
+    let config = json!({
+        "Entrypoint": ["/bin/sh", "/work/entry.sh"],
+        "Cmd": ["from-cmd"],
+        "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=ahoy"],
+        "User": "user",
+        "WorkingDir": "/work",
+    });
+    image(
+        &mut layout,
+        &[Layer::busybox().expect("busybox"), top],
+        config,
+        "1",
+    );
+    let reference = format!("{}/peers/keel:1", registry.addr());
+    berth_testkit::image::push(&dir, "1", &reference).expect("skopeo push");
+    let berth = Berth::new();
+    berth.ok(&["pull", "-q", &reference]);
+
+    let mut bundles = Bundles::default();
+    let mut keel = Keel::beside(Path::new(env!("CARGO_BIN_EXE_berth")));
+    let bundle = work.path().join("bundle");
+    bundles.track(&bundle);
+    berth.ok(&["bundle", &reference, utf8(&bundle)]);
+    let id = keel.new_id();
+    let out = assert_ran(&keel.run_keep(&bundle, &id), "keel run");
+    assert_eq!(
+        out,
+        "entrypoint-ran from-cmd\nGREETING=ahoy\n1000\n1000\n/work\nnew\nvi-gone\n"
+    );
+    let state: Value = serde_json::from_str(&assert_ran(
+        &keel
+            .cmd()
+            .args(["state", &id])
+            .output()
+            .expect("keel state"),
+        "keel state",
+    ))
+    .expect("state json");
+    assert_eq!(state["status"], "stopped");
+    assert_ran(
+        &keel
+            .cmd()
+            .args(["delete", &id])
+            .output()
+            .expect("keel delete"),
+        "keel delete",
+    );
+    berth.ok(&["unbundle", utf8(&bundle)]);
+    assert!(!bundle.exists(), "unbundle removes the bundle");
+    assert!(
+        !std::fs::read_to_string("/proc/self/mountinfo")
+            .expect("mountinfo")
+            .contains(utf8(&bundle)),
+        "nothing stays mounted"
+    );
+}
+
+#[test]
+fn docker_images_go_through_berth_and_back() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let registry = Registry::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let archive = busybox_docker_archive(work.path(), "docker.io/library/peerbox:base")
+        .expect("busybox docker-archive");
+    let dockerd = Dockerd::start(&[]).expect("dockerd");
+    let docker = || dockerd.docker();
+    check(docker().args(["load", "-i", utf8(&archive)]));
+    // A layer and a config that docker itself made.
+    check(docker().args([
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "maker",
+        "peerbox:base",
+        "sh",
+        "-c",
+        "echo made-by-docker > /made && mkdir /data",
+    ]));
+    check(docker().args([
+        "commit",
+        "-c",
+        r#"CMD ["sh", "-c", "cat /made; pwd; echo $FROM"]"#,
+        "-c",
+        "WORKDIR /data",
+        "-c",
+        "ENV FROM=docker",
+        "maker",
+        "peerbox:committed",
+    ]));
+    check(docker().args(["rm", "maker"]));
+    let docker_id =
+        check(docker().args(["image", "inspect", "-f", "{{.Id}}", "peerbox:committed"]))
+            .trim()
+            .to_owned();
+
+    // docker save → berth load: listed under docker's image id, runs with keel.
+    let saved = work.path().join("saved.tar");
+    check(docker().args(["save", "-o", utf8(&saved), "peerbox:committed"]));
+    let berth = Berth::new();
+    let loaded = berth.ok(&["load", "-i", utf8(&saved)]);
+    assert!(
+        loaded.contains("Loaded image: peerbox:committed"),
+        "{loaded}"
+    );
+    let listed = berth.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l == format!("peerbox:committed {}", &docker_id[7..19])),
+        "berth images lists it under docker's image id {docker_id}: {listed}"
+    );
+    let mut bundles = Bundles::default();
+    let mut keel = Keel::beside(Path::new(env!("CARGO_BIN_EXE_berth")));
+    let bundle = work.path().join("bundle");
+    bundles.track(&bundle);
+    berth.ok(&["bundle", "peerbox:committed", utf8(&bundle)]);
+    let out = assert_ran(&keel.run(&bundle), "keel run");
+    assert_eq!(out, "made-by-docker\n/data\ndocker\n");
+    berth.ok(&["unbundle", utf8(&bundle)]);
+
+    // docker push → berth pull: the same image id.
+    let by_docker = format!("{}/peers/by-docker:1", registry.addr());
+    check(docker().args(["tag", "peerbox:committed", &by_docker]));
+    check(docker().args(["push", &by_docker]));
+    let other = Berth::new();
+    other.ok(&["pull", "-q", &by_docker]);
+    let id = other.ok(&["image", "inspect", "-f", "{{.Id}}", &by_docker]);
+    assert_eq!(id.trim(), docker_id);
+
+    // What berth loaded from docker's archive, berth pushes and docker pulls.
+    let back = format!("{}/peers/back:1", registry.addr());
+    berth.ok(&["tag", "peerbox:committed", &back]);
+    let pushed = berth.ok(&["push", &back]);
+    assert!(pushed.contains("1: digest: sha256:"), "{pushed}");
+    check(docker().args(["rmi", "peerbox:committed", &by_docker]));
+    let pulled = docker()
+        .args(["pull", &back])
+        .output()
+        .expect("docker pull");
+    assert_ran(&pulled, &format!("docker pull (log: {})", dockerd.log()));
+    let id = check(docker().args(["image", "inspect", "-f", "{{.Id}}", &back]));
+    assert_eq!(id.trim(), docker_id);
+    let digest = pushed
+        .lines()
+        .find_map(|l| l.strip_prefix("1: digest: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("digest");
+    let repo_digests =
+        check(docker().args(["image", "inspect", "-f", "{{json .RepoDigests}}", &back]));
+    assert!(
+        repo_digests.contains(&format!("{}/peers/back@{digest}", registry.addr())),
+        "{repo_digests}"
+    );
+    let ran = check(docker().args(["run", "--rm", "--network", "none", &back]));
+    assert_eq!(ran, "made-by-docker\n/data\ndocker\n");
+}
+
+/// A loopback server that answers every connection with bytes that are not
+/// HTTP. Stopped on drop.
+struct GarbageServer {
+    addr: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GarbageServer {
+    fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf);
+                let _ = conn
+                    .write_all(b"\x00\xffSSH-2.0-not-a-registry\r\n\x16\x03\x01garbage\r\n\r\n");
+            }
+        });
+        Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for GarbageServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(&self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A fake registry: `/v2/` answers 200, every manifest request gets
+/// `content_type` and `manifest`, every blob request gets `blob`.
+fn fake_registry(content_type: &'static str, manifest: Vec<u8>, blob: Vec<u8>) -> FakeServer {
+    FakeServer::start(move |req| {
+        if req.path == "/v2/" {
+            HttpReply::new(200).header("Docker-Distribution-API-Version", "registry/2.0")
+        } else if req.path.contains("/manifests/") {
+            HttpReply::new(200)
+                .header("Content-Type", content_type)
+                .body(manifest.clone())
+        } else if req.path.contains("/blobs/") {
+            HttpReply::new(200)
+                .header("Content-Type", "application/octet-stream")
+                .body(blob.clone())
+        } else {
+            HttpReply::new(404)
+        }
+    })
+}
+
+/// `berth pull REF` fails with one line containing each of `expected`, and leaves no
+/// image and no partial download behind.
+fn assert_pull_fails_cleanly(reference: &str, expected: &[&str]) {
+    let berth = Berth::new();
+    let out = berth.run(&["pull", reference]);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "pull of {reference} succeeded: {}",
+        text(&out.stdout)
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("berth: "), "{reference}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    for part in expected {
+        assert!(
+            err.contains(part),
+            "{reference}: expected {part:?} in {err}"
+        );
+    }
+    assert_eq!(berth.ok(&["images", "-q"]), "", "no image is listed");
+    let ingest = berth.data_root().join("content/ingest");
+    let left: Vec<PathBuf> = std::fs::read_dir(&ingest)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{reference}: left in ingest/: {left:?}");
+}
+
+#[test]
+fn pulls_from_bad_registries_fail_cleanly() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let port = free_port().expect("free port");
+    assert_pull_fails_cleanly(
+        &format!("127.0.0.1:{port}/nothing/listens:1"),
+        &["cannot reach registry", "Connection refused"],
+    );
+
+    let garbage = GarbageServer::start();
+    assert_pull_fails_cleanly(
+        &format!("{}/garbage/bytes:1", garbage.addr),
+        &["cannot reach registry", "invalid HTTP"],
+    );
+    drop(garbage);
+
+    let not_json = fake_registry(
+        "application/vnd.oci.image.manifest.v1+json",
+        b"{ this is not a manifest".to_vec(),
+        Vec::new(),
+    );
+    assert_pull_fails_cleanly(
+        &format!("{}/garbage/json:1", not_json.addr()),
+        &["invalid image manifest"],
+    );
+
+    let unknown_type = "application/vnd.example.unknown.v1+json";
+    let unknown = fake_registry(
+        unknown_type,
+        serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": unknown_type})).expect("json"),
+        Vec::new(),
+    );
+    assert_pull_fails_cleanly(
+        &format!("{}/unknown/type:1", unknown.addr()),
+        &["unsupported manifest media type", unknown_type],
+    );
+
+    let schema1_type = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    let schema1 = fake_registry(
+        schema1_type,
+        serde_json::to_vec(
+            &json!({"schemaVersion": 1, "name": "old/image", "tag": "1", "fsLayers": []}),
+        )
+        .expect("json"),
+        Vec::new(),
+    );
+    assert_pull_fails_cleanly(
+        &format!("{}/old/schema1:1", schema1.addr()),
+        &["schema 1", "not supported"],
+    );
+
+    // A blob whose bytes do not match its digest.
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(config), "size": config.len()},
+        "layers": [],
+    }))
+    .expect("json");
+    let mut wrong = config.to_vec();
+    wrong[2] ^= 0x20;
+    let tampered = fake_registry(
+        "application/vnd.oci.image.manifest.v1+json",
+        manifest,
+        wrong,
+    );
+    assert_pull_fails_cleanly(
+        &format!("{}/tampered/blob:1", tampered.addr()),
+        &["content digest mismatch"],
+    );
+}
+
+#[test]
+fn berth_pushes_the_host_manifest_of_a_multi_platform_image() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let registry = Registry::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path().join("layout");
+    let mut layout = OciLayout::create(&dir).expect("layout");
+    let base = Layer::busybox().expect("busybox");
+    let host = layout
+        .image(
+            std::slice::from_ref(&base),
+            &["/bin/sh"],
+            "linux",
+            common::host_arch(),
+            None,
+        )
+        .expect("host image");
+    let other = layout
+        .image(
+            &[base, Layer::new().file("etc/motd", b"other\n", 0o644)],
+            &["/bin/sh"],
+            "linux",
+            "s390x",
+            None,
+        )
+        .expect("other image");
+    let index = layout.index(&[host.clone(), other]).expect("index");
+    assert_ne!(index.digest, host.digest);
+    layout.tag("multi", &index).expect("tag");
+    let source = format!("{}/peers/multi:1", registry.addr());
+    berth_testkit::image::push(&dir, "multi", &source).expect("skopeo push");
+
+    let berth = Berth::new();
+    berth.ok(&["pull", "-q", &source]);
+    let target = format!("{}/peers/single:1", registry.addr());
+    berth.ok(&["tag", &source, &target]);
+    let out = berth.ok(&["push", &target]);
+    assert!(
+        out.contains(&format!("1: digest: {} ", host.digest)),
+        "berth pulled this machine's manifest, and pushes it (not the index), as docker does: {out}"
+    );
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{target}"))
+        .output()
+        .expect("skopeo inspect");
+    assert_eq!(
+        assert_ran(&raw, "skopeo inspect --raw").as_bytes(),
+        &stored_blob(&berth, &host.digest)[..]
+    );
+
+    let dockerd = Dockerd::start(&[]).expect("dockerd");
+    let pulled = dockerd
+        .docker()
+        .args(["pull", &target])
+        .output()
+        .expect("docker pull");
+    assert_ran(&pulled, &format!("docker pull (log: {})", dockerd.log()));
+    let repo_digests =
+        check(
+            dockerd
+                .docker()
+                .args(["image", "inspect", "-f", "{{json .RepoDigests}}", &target]),
+        );
+    let repo_digests: Vec<String> = serde_json::from_str(&repo_digests).expect("RepoDigests");
+    assert_eq!(
+        repo_digests,
+        [format!("{}/peers/single@{}", registry.addr(), host.digest)]
+    );
+    let ran =
+        check(
+            dockerd
+                .docker()
+                .args(["run", "--rm", "--network", "none", &target, "echo", "ok"]),
+        );
+    assert_eq!(ran, "ok\n");
+}
