@@ -38,7 +38,8 @@ pub(crate) fn v1_set(dir: &Path, frozen: bool) -> Result<()> {
         }
         if start.elapsed() > TIMEOUT {
             if frozen {
-                // leave it running rather than half frozen
+                // Leave it running rather than half frozen; the timeout is
+                // the error to report, so a failed thaw adds nothing.
                 let _ = files::write(dir, "freezer.state", "THAWED");
             }
             return Err(timeout(dir, want));
@@ -64,6 +65,7 @@ pub(crate) fn v2_set(dir: &Path, frozen: bool) -> Result<()> {
         }
         if start.elapsed() > TIMEOUT {
             if frozen {
+                // As in v1: undo the half freeze, report the timeout.
                 let _ = files::write(dir, "cgroup.freeze", "0");
             }
             return Err(timeout(dir, if frozen { "frozen 1" } else { "frozen 0" }));

@@ -30,6 +30,16 @@ pub fn v2_limit(v: i64) -> String {
     }
 }
 
+/// The `pids.max` value for OCI `pids.limit` (0 or negative = unlimited),
+/// the same file in v1 and v2.
+pub fn pids_max(limit: i64) -> String {
+    if limit > 0 {
+        limit.to_string()
+    } else {
+        "max".into()
+    }
+}
+
 /// The v2 `memory.swap.max` value for OCI `memory.swap` (memory+swap, v1
 /// semantics) and `memory.limit`; `None` = leave swap alone.
 pub fn swap_v2(swap: Option<i64>, limit: Option<i64>) -> Result<Option<String>> {

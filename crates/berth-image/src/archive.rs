@@ -65,12 +65,6 @@ pub enum Error {
     /// a file the archive's manifest names is not in the archive
     #[error("the archive lacks {0}, which its manifest names")]
     Missing(String),
-    /// berth keeps images by name; this one has none
-    #[error("image {0} in the archive has no name (RepoTags or ref.name): berth cannot keep unnamed images yet")]
-    Unnamed(String),
-    /// `import` without a name
-    #[error("berth import needs a REPOSITORY[:TAG]: berth cannot keep unnamed images yet")]
-    ImportName,
     /// a multi-platform index without the host's platform
     #[error("the archive's index has no manifest for this platform")]
     NoPlatform,
@@ -91,8 +85,10 @@ pub fn save(store: &ImageStore, refs: &[&str], out: &mut dyn Write) -> Result<()
 }
 
 /// `berth load`: read a docker-archive or OCI layout archive (plain, gzip or
-/// zstd) from `input`, store its blobs and register every named image.
-/// Returns the names loaded, in Docker's short form.
+/// zstd) from `input`, store its blobs and register every image: under
+/// its names, or as a dangling image when it has none. Returns the names
+/// loaded in Docker's short form, and the ids (`sha256:…`) of the images
+/// loaded without a name (`Loaded image ID:`).
 pub fn load(store: &ImageStore, input: &mut dyn Read) -> Result<Vec<String>, Error> {
     load::load(store, input)
 }
@@ -104,7 +100,8 @@ pub fn load_dir(store: &ImageStore, dir: &Path) -> Result<Vec<String>, Error> {
 }
 
 /// `berth import`: turn a rootfs tarball (plain, gzip or zstd) into a
-/// one-layer image named `name`, with `changes` (Dockerfile instructions)
+/// one-layer image named `name` (a dangling image, whose record has an
+/// empty name, when `None`), with `changes` (Dockerfile instructions)
 /// applied to its config.
 pub fn import(
     store: &ImageStore,

@@ -302,6 +302,8 @@ fn write_doc(path: &Path, doc: &Map<String, Value>) -> Result<(), Error> {
         std::fs::rename(&tmp, path)
     };
     write().map_err(|e| {
+        // The write error is the one to report; a leftover temp file is
+        // overwritten by the next store.
         let _ = std::fs::remove_file(&tmp);
         err(e)
     })

@@ -237,6 +237,8 @@ pub fn live_bundles(store: &ImageStore) -> Vec<BundleInfo> {
                 live.push(info)
             }
             _ => {
+                // A stale record: its bundle is gone or was replaced. Failing
+                // to prune it only means it is checked again next time.
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -256,6 +258,7 @@ fn register(info: &BundleInfo) -> Result<(), Error> {
     write_json(&record_path(info), info)
 }
 
+/// Best effort: a record whose bundle is gone is pruned by the next listing.
 fn unregister(info: &BundleInfo) {
     let _ = fs::remove_file(record_path(info));
 }

@@ -129,6 +129,8 @@ impl ContentStore {
 
     /// Remove a blob (and any partial ingest of it). Returns whether it existed.
     pub fn remove(&self, digest: &Digest) -> Result<bool> {
+        // A partial ingest usually does not exist; one that stays is resumed
+        // or replaced by the next writer.
         let _ = fs::remove_file(self.ingest_path(digest));
         let path = self.path(digest);
         match fs::remove_file(&path) {
@@ -224,6 +226,7 @@ impl ContentStore {
                 .map_err(|e| io_err("lock", ingest)(e.into()))?;
             if self.contains(expected) {
                 // Drop the empty file we may have created after the rename.
+                // (Best effort: an empty ingest file is harmless.)
                 if file.metadata().is_ok_and(|m| m.len() == 0) {
                     let _ = fs::remove_file(ingest);
                 }
@@ -361,6 +364,7 @@ impl Writer {
         }
         let actual = self.hasher.finish();
         if actual != self.expected {
+            // Never resume from bad bytes; the mismatch is the error to report.
             let _ = fs::remove_file(&self.ingest);
             return Err(Error::DigestMismatch {
                 expected: self.expected,

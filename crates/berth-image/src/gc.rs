@@ -1,7 +1,7 @@
 //! Garbage collection: mark everything the image records reach, sweep the
 //! rest of the content store and the snapshot directory.
 //!
-//! Roots are the rows of the `images` table. From each: the manifest
+//! Roots are the rows of the `images` and `dangling` tables. From each: the manifest
 //! (`target`), the index it was pulled by (`repo_digest`, when that blob is
 //! stored), the manifest's config and layer blobs, and the snapshots named by
 //! the chain IDs of the config's `rootfs.diff_ids`.
@@ -189,7 +189,8 @@ pub fn collect(
 ) -> Result<Swept, Error> {
     let _lock = StoreLock::exclusive(data_root)?;
     let images = metadata.list()?;
-    let marked = mark(content, images.iter().map(|(_, e)| e));
+    let dangling = metadata.list_dangling()?;
+    let marked = mark(content, images.iter().map(|(_, e)| e).chain(&dangling));
     let swept = sweep(content, snapshots, &marked)?;
     if clear_ingest {
         content.clear_ingest()?;

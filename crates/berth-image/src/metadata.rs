@@ -4,14 +4,23 @@
 //!
 //! | table      | key                          | value                                        |
 //! | ---        | ---                          | ---                                          |
-//! | `meta`     | `"schema_version"`           | `u64`, currently [`SCHEMA_VERSION`] (= 1)     |
+//! | `meta`     | `"schema_version"`           | `u64`, currently [`SCHEMA_VERSION`] (= 2)     |
 //! | `images`   | full normalized name (`docker.io/library/busybox:latest`, or `repo@sha256:…`) | JSON [`ImageEntry`]: `{"target": <OCI descriptor of the platform manifest>, "config": "sha256:…" (image id), "repo_digest": "sha256:…" \| null, "created": <unix seconds>}` |
+//! | `dangling` | image id (`sha256:…`, the config digest) | JSON [`ImageEntry`], same shape: an image that has no name (`<none>:<none>`) |
 //!
 //! Blobs live in the content store and unpacked layers under `snapshots/`;
-//! neither is indexed here: the images table is the GC root set, and the
-//! blobs/snapshots an image needs are derived from its manifest and config.
+//! neither is indexed here: the rows of `images` and `dangling` are the GC
+//! root set, and the blobs/snapshots an image needs are derived from its
+//! manifest and config.
+//!
+//! History: version 1 had only `meta` and `images`; version 2 added
+//! `dangling` (migration: create the empty table).
 //!
 //! Rules:
+//! * An image id is in `dangling` only while no `images` row has it as
+//!   `config`. Writing a name removes its id from `dangling`; moving a name
+//!   away from an id that no other name has moves that image into
+//!   `dangling` (in the same transaction), as Docker keeps it.
 //! * A record is written only after every blob it references is complete
 //!   (and the blob directory fsynced) and every layer is unpacked: metadata
 //!   last, so a record never points at missing content.
@@ -30,10 +39,11 @@ use serde::{Deserialize, Serialize};
 use crate::Digest;
 
 /// Version of the schema drawn above.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
+const DANGLING: TableDefinition<&str, &[u8]> = TableDefinition::new("dangling");
 
 /// Errors from the metadata database.
 #[derive(Debug, thiserror::Error)]
@@ -153,9 +163,15 @@ impl Metadata {
                     found,
                 });
             }
-            // 0 → 1: create the images table. (Future migrations go here, in order.)
-            tx.open_table(IMAGES)
-                .map_err(self.err("open table images"))?;
+            // Migrations, in order; each brings version n-1 to n.
+            if found < 1 {
+                tx.open_table(IMAGES)
+                    .map_err(self.err("open table images"))?;
+            }
+            if found < 2 {
+                tx.open_table(DANGLING)
+                    .map_err(self.err("open table dangling"))?;
+            }
             meta.insert("schema_version", SCHEMA_VERSION)
                 .map_err(self.err("write schema version"))?;
         }
@@ -200,22 +216,118 @@ impl Metadata {
         Ok(out)
     }
 
-    /// Insert or replace an image record.
-    pub fn put(&self, name: &str, entry: &ImageEntry) -> Result<()> {
-        let bytes = serde_json::to_vec(entry).map_err(|source| Error::Corrupt {
-            name: name.to_owned(),
-            source,
-        })?;
+    /// Insert or replace an image record. The image leaves `dangling`; the
+    /// image the name pointed at before becomes dangling when no other name
+    /// has it. Returns that image's id when that happened.
+    pub fn put(&self, name: &str, entry: &ImageEntry) -> Result<Option<Digest>> {
+        let bytes = encode(name, entry)?;
         let db = self.db()?;
         let tx = db.begin_write().map_err(self.err("begin"))?;
+        let orphaned;
         {
             let mut t = tx
                 .open_table(IMAGES)
                 .map_err(self.err("open table images"))?;
-            t.insert(name, bytes.as_slice())
-                .map_err(self.err("write"))?;
+            let old = t
+                .insert(name, bytes.as_slice())
+                .map_err(self.err("write"))?
+                .map(|v| decode(name, v.value()))
+                .transpose()?;
+            let mut dangling = tx
+                .open_table(DANGLING)
+                .map_err(self.err("open table dangling"))?;
+            dangling
+                .remove(entry.config.as_str())
+                .map_err(self.err("delete"))?;
+            orphaned = match old.filter(|o| o.config != entry.config) {
+                Some(old) if !self.has_name(&t, &old.config)? => {
+                    let id = old.config.to_string();
+                    dangling
+                        .insert(id.as_str(), encode(&id, &old)?.as_slice())
+                        .map_err(self.err("write"))?;
+                    Some(old.config)
+                }
+                _ => None,
+            };
         }
-        tx.commit().map_err(self.err("commit"))
+        tx.commit().map_err(self.err("commit"))?;
+        Ok(orphaned)
+    }
+
+    /// Whether any row of `images` has the image id `id`.
+    fn has_name(
+        &self,
+        t: &impl ReadableTable<&'static str, &'static [u8]>,
+        id: &Digest,
+    ) -> Result<bool> {
+        for row in t.iter().map_err(self.err("iterate"))? {
+            let (k, v) = row.map_err(self.err("iterate"))?;
+            if decode(k.value(), v.value())?.config == *id {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Record an image without a name (`import` without REF, `load` of an
+    /// untagged entry). Does nothing and returns false when a name already
+    /// has this image id.
+    pub fn put_dangling(&self, entry: &ImageEntry) -> Result<bool> {
+        let id = entry.config.to_string();
+        let bytes = encode(&id, entry)?;
+        let db = self.db()?;
+        let tx = db.begin_write().map_err(self.err("begin"))?;
+        let added;
+        {
+            let t = tx
+                .open_table(IMAGES)
+                .map_err(self.err("open table images"))?;
+            added = !self.has_name(&t, &entry.config)?;
+            if added {
+                let mut dangling = tx
+                    .open_table(DANGLING)
+                    .map_err(self.err("open table dangling"))?;
+                dangling
+                    .insert(id.as_str(), bytes.as_slice())
+                    .map_err(self.err("write"))?;
+            }
+        }
+        tx.commit().map_err(self.err("commit"))?;
+        Ok(added)
+    }
+
+    /// Every dangling image, sorted by id.
+    pub fn list_dangling(&self) -> Result<Vec<ImageEntry>> {
+        let db = self.db()?;
+        let tx = db.begin_read().map_err(self.err("begin"))?;
+        let t = tx
+            .open_table(DANGLING)
+            .map_err(self.err("open table dangling"))?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(self.err("iterate"))? {
+            let (k, v) = row.map_err(self.err("iterate"))?;
+            out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Delete dangling images by id; returns those that existed.
+    pub fn delete_dangling(&self, ids: &[Digest]) -> Result<Vec<Digest>> {
+        let db = self.db()?;
+        let tx = db.begin_write().map_err(self.err("begin"))?;
+        let mut gone = Vec::new();
+        {
+            let mut t = tx
+                .open_table(DANGLING)
+                .map_err(self.err("open table dangling"))?;
+            for id in ids {
+                if t.remove(id.as_str()).map_err(self.err("delete"))?.is_some() {
+                    gone.push(id.clone());
+                }
+            }
+        }
+        tx.commit().map_err(self.err("commit"))?;
+        Ok(gone)
     }
 
     /// Delete names; returns those that existed.
@@ -236,6 +348,13 @@ impl Metadata {
         tx.commit().map_err(self.err("commit"))?;
         Ok(gone)
     }
+}
+
+fn encode(name: &str, entry: &ImageEntry) -> Result<Vec<u8>> {
+    serde_json::to_vec(entry).map_err(|source| Error::Corrupt {
+        name: name.to_owned(),
+        source,
+    })
 }
 
 fn decode(name: &str, bytes: &[u8]) -> Result<ImageEntry> {
@@ -328,6 +447,69 @@ mod tests {
         }
         writer.join().unwrap();
         assert_eq!(a.list().unwrap().len(), 40);
+    }
+
+    #[test]
+    fn migrates_a_version_1_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata.redb");
+        {
+            // what berth with schema 1 wrote: meta + images, no dangling
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 1)
+                .unwrap();
+            let bytes = serde_json::to_vec(&entry(1)).unwrap();
+            tx.open_table(IMAGES)
+                .unwrap()
+                .insert("docker.io/library/a:latest", bytes.as_slice())
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let m = Metadata::open(&path).unwrap();
+        assert_eq!(m.schema_version().unwrap(), 2);
+        assert_eq!(m.list().unwrap().len(), 1);
+        assert!(m.list_dangling().unwrap().is_empty());
+        // the new table works: moving the name leaves the old image dangling
+        assert_eq!(
+            m.put("docker.io/library/a:latest", &entry(2)).unwrap(),
+            Some(entry(1).config)
+        );
+        assert_eq!(m.list_dangling().unwrap()[0].config, entry(1).config);
+    }
+
+    #[test]
+    fn moving_the_last_name_leaves_the_image_dangling() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Metadata::open(&dir.path().join("metadata.redb")).unwrap();
+        let (one, two) = (entry(1), entry(2));
+        m.put("a", &one).unwrap();
+        m.put("b", &one).unwrap();
+        // `a` moves to image 2, but `b` still names image 1
+        assert_eq!(m.put("a", &two).unwrap(), None);
+        assert!(m.list_dangling().unwrap().is_empty());
+        // the last name moves: image 1 is dangling
+        assert_eq!(m.put("b", &two).unwrap(), Some(one.config.clone()));
+        let dangling = m.list_dangling().unwrap();
+        assert_eq!(dangling.len(), 1);
+        assert_eq!(dangling[0].config, one.config);
+        // re-writing the same image under its name changes nothing
+        assert_eq!(m.put("b", &two).unwrap(), None);
+        // naming it again takes it out of dangling
+        m.put("c", &one).unwrap();
+        assert!(m.list_dangling().unwrap().is_empty());
+        // an untagged record of a named image is not kept
+        assert!(!m.put_dangling(&one).unwrap());
+        m.delete(&["c".into()]).unwrap();
+        assert!(m.put_dangling(&one).unwrap());
+        assert_eq!(
+            m.delete_dangling(&[one.config.clone(), two.config.clone()])
+                .unwrap(),
+            vec![one.config]
+        );
+        assert!(m.list_dangling().unwrap().is_empty());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 use tokio::sync::{mpsc, Semaphore};
 
@@ -462,15 +462,20 @@ fn sink(
     // The blob's digest first: a corrupt download explains a broken stream.
     writer.commit()?;
     if let (Some(unpacked), Some(temp)) = (unpacked, temp) {
-        let stats = unpacked?;
-        if stats.diff_id != layer.diff_id {
-            return Err(Error::DiffIdMismatch {
-                layer: layer.digest.clone(),
-                expected: layer.diff_id.clone(),
-                actual: stats.diff_id,
-            });
-        }
+        check_diff_id(layer, unpacked?)?;
         temp.commit()?;
+    }
+    Ok(())
+}
+
+/// The unpacked tar must hash to the diff ID the image config promises.
+fn check_diff_id(layer: &Layer, stats: unpack::Stats) -> Result<(), Error> {
+    if stats.diff_id != layer.diff_id {
+        return Err(Error::DiffIdMismatch {
+            layer: layer.digest.clone(),
+            expected: layer.diff_id.clone(),
+            actual: stats.diff_id,
+        });
     }
     Ok(())
 }
@@ -500,6 +505,8 @@ impl Read for Tee<'_> {
                 Some(Err(e)) => return Err(e),
                 Some(Ok(c)) => {
                     if let Err(e) = self.writer.write(&c) {
+                        // The caller takes the real error (with its source)
+                        // from `failed`; this one only stops the reader.
                         let msg = e.to_string();
                         self.failed = Some(e);
                         return Err(io::Error::other(msg));
@@ -510,7 +517,7 @@ impl Read for Tee<'_> {
         }
         let n = buf.len().min(self.chunk.len());
         buf[..n].copy_from_slice(&self.chunk[..n]);
-        let _ = self.chunk.split_to(n);
+        self.chunk.advance(n);
         Ok(n)
     }
 }
@@ -530,13 +537,7 @@ pub(crate) fn unpack_blob(
     let temp = snapshots.temp_dir(&layer.chain)?;
     let compression = unpack::Compression::from_media_type(layer.desc.media_type().as_ref())?;
     let stats = unpack::unpack_layer(file, compression, temp.path(), &unpack::Options::default())?;
-    if stats.diff_id != layer.diff_id {
-        return Err(Error::DiffIdMismatch {
-            layer: layer.digest.clone(),
-            expected: layer.diff_id.clone(),
-            actual: stats.diff_id,
-        });
-    }
+    check_diff_id(layer, stats)?;
     temp.commit()?;
     Ok(())
 }

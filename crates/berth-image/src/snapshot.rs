@@ -195,6 +195,8 @@ impl TempSnapshot {
                 remove_tree(&path).map_err(io_err("remove", &path))
             }
             Err(e) => {
+                // The rename error is the one to report; temp dirs left
+                // behind are listed by `list` and removed by gc.
                 let _ = remove_tree(&path);
                 Err(io_err("commit", &self.target)(e))
             }
@@ -205,6 +207,7 @@ impl TempSnapshot {
 impl Drop for TempSnapshot {
     fn drop(&mut self) {
         if let Some(p) = self.path.take() {
+            // Drop cannot report; leftovers are listed by `list` for gc.
             let _ = remove_tree(&p);
         }
     }

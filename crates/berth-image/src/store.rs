@@ -113,11 +113,13 @@ pub struct StoreConfig {
     pub registry: registry::Config,
 }
 
-/// A named image as the store records it.
+/// An image as the store records it: one of its names, or a dangling
+/// (untagged, `<none>:<none>`) image.
 #[derive(Debug, Clone)]
 pub struct ImageRecord {
     /// full normalized reference, e.g. `docker.io/library/busybox:latest`
-    /// (or `docker.io/library/busybox@sha256:…` for digest-only pulls)
+    /// (or `docker.io/library/busybox@sha256:…` for digest-only pulls);
+    /// empty for a dangling image (see [`ImageRecord::is_dangling`])
     pub name: String,
     /// the platform-specific manifest this name resolves to
     pub target: Descriptor,
@@ -127,6 +129,13 @@ pub struct ImageRecord {
     pub id: Digest,
     /// when the name was recorded (unix seconds)
     pub created: u64,
+}
+
+impl ImageRecord {
+    /// An image without any name (`<none>:<none>`).
+    pub fn is_dangling(&self) -> bool {
+        self.name.is_empty()
+    }
 }
 
 /// Target platform for pulls (`--platform os/arch[/variant]`).
@@ -261,13 +270,24 @@ impl ImageStore {
         }
     }
 
-    /// Every named image.
+    /// Every name of every image (sorted by name), then every dangling
+    /// image (empty name, sorted by id).
     pub fn list(&self) -> Result<Vec<ImageRecord>, Error> {
+        let named = self.metadata.list()?.into_iter();
+        let dangling = self.metadata.list_dangling()?.into_iter();
+        Ok(named
+            .map(|(name, e)| record(name, e))
+            .chain(dangling.map(|e| record(String::new(), e)))
+            .collect())
+    }
+
+    /// The dangling images (no name), sorted by id.
+    pub fn dangling(&self) -> Result<Vec<ImageRecord>, Error> {
         Ok(self
             .metadata
-            .list()?
+            .list_dangling()?
             .into_iter()
-            .map(|(name, e)| record(name, e))
+            .map(|e| record(String::new(), e))
             .collect())
     }
 
@@ -349,6 +369,21 @@ impl ImageStore {
     /// blobs are already in the content store; unpacks missing layers.
     /// Used by pull, load and import.
     pub fn register(&self, name: &Reference, target: Descriptor) -> Result<ImageRecord, Error> {
+        self.register_as(Some(name), target)
+    }
+
+    /// [`ImageStore::register`] without a name: the image is kept as a
+    /// dangling image (`import` without REF, `load` of an untagged entry),
+    /// unless a name already has its id. The record's name is empty.
+    pub fn register_untagged(&self, target: Descriptor) -> Result<ImageRecord, Error> {
+        self.register_as(None, target)
+    }
+
+    fn register_as(
+        &self,
+        name: Option<&Reference>,
+        target: Descriptor,
+    ) -> Result<ImageRecord, Error> {
         let _lock = crate::gc::StoreLock::shared(self.data_root())?;
         let manifest_digest = pull::oci_digest(&target)?;
         let bytes = self.content.read_to_vec(&manifest_digest)?;
@@ -375,10 +410,24 @@ impl ImageStore {
         }
         unpack_all(&self.content, &self.snapshots, &layers)?;
         self.content.sync()?;
-        self.write_record(&pull::record_name(name), target, config_digest, None)
+        match name {
+            Some(name) => self.write_record(&pull::record_name(name), target, config_digest, None),
+            None => {
+                let entry = ImageEntry {
+                    target,
+                    config: config_digest,
+                    repo_digest: None,
+                    created: crate::metadata::now(),
+                };
+                self.metadata.put_dangling(&entry)?;
+                Ok(record(String::new(), entry))
+            }
+        }
     }
 
     /// Write (or replace) a record; everything it references must be stored.
+    /// The image the name had before stays as a dangling image when no
+    /// other name has it (Docker keeps it too; `image prune` removes it).
     pub(crate) fn write_record(
         &self,
         name: &str,
@@ -415,13 +464,14 @@ impl ImageStore {
         let all = self.list()?;
         let same_id: Vec<String> = all
             .iter()
-            .filter(|r| r.id == image.id)
+            .filter(|r| r.id == image.id && !r.is_dangling())
             .map(|r| r.name.clone())
             .collect();
-        let by_name = Reference::parse(name_or_id)
-            .ok()
-            .and_then(|r| by_name(&all, &r))
-            .is_some_and(|r| r.name == image.name);
+        let by_name = !image.is_dangling()
+            && Reference::parse(name_or_id)
+                .ok()
+                .and_then(|r| by_name(&all, &r))
+                .is_some_and(|r| r.name == image.name);
         let names = if by_name {
             vec![image.name.clone()]
         } else if same_id.len() > 1 && !force {
@@ -438,6 +488,8 @@ impl ImageStore {
             .map(|n| Removed::Untagged(familiar(&n)))
             .collect();
         if names.len() == same_id.len() {
+            self.metadata
+                .delete_dangling(std::slice::from_ref(&image.id))?;
             out.push(Removed::Deleted(image.id.clone()));
         }
         self.gc(false)?;
@@ -451,26 +503,29 @@ impl ImageStore {
         self.prune_except(all, &[])
     }
 
-    /// `image prune`, keeping images whose id is in `in_use`. Every record
-    /// has a name here, so nothing is dangling: without `all` only
-    /// unreferenced blobs, snapshots and partial downloads are collected.
+    /// `image prune`, keeping images whose id is in `in_use`: without
+    /// `all` the dangling images, with `all` every image. Then unreferenced
+    /// blobs, snapshots and partial downloads are collected.
     pub fn prune_except(&self, all: bool, in_use: &[Digest]) -> Result<Vec<Removed>, Error> {
         let mut out = Vec::new();
-        if all {
-            let victims: Vec<ImageRecord> = self
-                .list()?
-                .into_iter()
-                .filter(|r| !in_use.contains(&r.id))
-                .collect();
-            let names: Vec<String> = victims.iter().map(|r| r.name.clone()).collect();
-            for n in self.metadata.delete(&names)? {
-                out.push(Removed::Untagged(familiar(&n)));
-            }
-            let mut ids: Vec<Digest> = victims.into_iter().map(|r| r.id).collect();
-            ids.sort();
-            ids.dedup();
-            out.extend(ids.into_iter().map(Removed::Deleted));
+        let victims: Vec<ImageRecord> = self
+            .list()?
+            .into_iter()
+            .filter(|r| (all || r.is_dangling()) && !in_use.contains(&r.id))
+            .collect();
+        let names: Vec<String> = victims
+            .iter()
+            .filter(|r| !r.is_dangling())
+            .map(|r| r.name.clone())
+            .collect();
+        for n in self.metadata.delete(&names)? {
+            out.push(Removed::Untagged(familiar(&n)));
         }
+        let mut ids: Vec<Digest> = victims.into_iter().map(|r| r.id).collect();
+        ids.sort();
+        ids.dedup();
+        self.metadata.delete_dangling(&ids)?;
+        out.extend(ids.into_iter().map(Removed::Deleted));
         self.gc(true)?;
         Ok(out)
     }

@@ -104,15 +104,18 @@ fn loads_docker_archive_from_skopeo() {
 }
 
 #[test]
-fn oci_layout_with_only_a_tag_is_refused_as_unnamed() {
+fn oci_layout_with_only_a_tag_loads_as_a_dangling_image() {
     let tmp = tempfile::tempdir().unwrap();
     let src = layout(tmp.path());
     let mut b = tar::Builder::new(Vec::new());
     b.append_dir_all(".", &src).unwrap();
     let bytes = b.into_inner().unwrap();
     let store = open_store(&tmp.path().join("root"));
-    let err = archive::load(&store, &mut &bytes[..]).unwrap_err();
-    assert!(matches!(err, Error::Unnamed(_)), "{err}");
+    let loaded = archive::load(&store, &mut &bytes[..]).unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert!(loaded[0].starts_with("sha256:"), "{loaded:?}");
+    let rec = store.resolve(&loaded[0]).unwrap();
+    assert!(rec.is_dangling());
     let err = archive::load(&store, &mut &b"garbage that is not a tar"[..]).unwrap_err();
     assert!(matches!(err, Error::Archive(_)), "{err}");
 }
@@ -226,8 +229,10 @@ fn import_makes_a_one_layer_image() {
     assert_eq!(config.history().as_ref().map(Vec::len), Some(1));
     let dirs = store.layer_dirs(&rec).unwrap();
     assert!(dirs[0].join("bin/busybox").is_file());
-    let err = archive::import(&store, &mut &gz[..], None, &[]).unwrap_err();
-    assert!(matches!(err, Error::ImportName));
+    // without a name: a dangling image, found by its id
+    let untagged = archive::import(&store, &mut &gz[..], None, &[]).unwrap();
+    assert!(untagged.is_dangling());
+    assert_eq!(store.resolve(untagged.id.as_str()).unwrap().id, untagged.id);
 }
 
 #[test]

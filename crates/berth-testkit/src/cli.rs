@@ -64,6 +64,19 @@ pub fn keel_binary(sibling: &Path) -> PathBuf {
     keel
 }
 
+/// The stdout of a finished command, panicking with its status, stdout and
+/// stderr when it failed (`what` names it in the message).
+pub fn assert_ran(out: &Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// keel with a private `--root`; every container a test started through it
 /// is force-deleted on drop.
 pub struct Keel {

@@ -59,6 +59,75 @@ fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) -> i
     ))
 }
 
+/// Our direct children whose command name is `comm`: (pid, zombie, cmdline).
+fn children_named(comm: &str) -> Vec<(libc::pid_t, bool, String)> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<libc::pid_t>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so split at the last ')'
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let mut rest = stat[close + 1..].split_whitespace();
+        let (state, ppid) = (rest.next(), rest.next());
+        if &stat[open + 1..close] != comm || ppid != Some(me.as_str()) {
+            continue;
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        found.push((pid, state == Some("Z"), cmdline));
+    }
+    found
+}
+
+/// Reap the shims the stopped daemon left to us (we are their subreaper), so
+/// none is left as a zombie; a shim of *this* instance (its command line
+/// names `base`) still running after `grace` is killed by pid. Shims of other
+/// instances in the same test process are only reaped once they have exited.
+fn reap_shims(base: &Path, grace: Duration) {
+    let base = base.to_string_lossy().into_owned();
+    let start = Instant::now();
+    loop {
+        let shims = children_named("containerd-shim");
+        let mut ours_alive = Vec::new();
+        for (pid, zombie, cmdline) in shims {
+            if zombie {
+                // SAFETY: waitpid on a child of ours that has exited; no memory passed.
+                unsafe {
+                    libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
+                }
+            } else if cmdline.contains(&base) {
+                ours_alive.push(pid);
+            }
+        }
+        if ours_alive.is_empty() {
+            return;
+        }
+        if start.elapsed() >= grace {
+            for pid in ours_alive {
+                // SAFETY: kill and waitpid on a shim of this instance, our child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn stop_child(child: &mut Child, grace: Duration) {
     let pid = child.id() as libc::pid_t;
     // SAFETY: kill with a pid we spawned and still own (not yet reaped).
@@ -268,6 +337,7 @@ impl Drop for Containerd {
         if let Some(mut c) = self.child.take() {
             stop_child(&mut c, Duration::from_secs(10));
         }
+        reap_shims(self.base.path(), Duration::from_secs(5));
         unmount_under(self.base.path());
         self.run_dir.remove_if_ours();
     }
@@ -385,6 +455,7 @@ impl Drop for Dockerd {
         if let Some(mut c) = self.child.take() {
             stop_child(&mut c, Duration::from_secs(20));
         }
+        reap_shims(self.base.path(), Duration::from_secs(5));
         unmount_under(self.base.path());
         remove_cgroup_everywhere(&self.cgroup_parent);
         self.run_dir.remove_if_ours();

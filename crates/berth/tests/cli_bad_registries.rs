@@ -80,8 +80,8 @@ fn fake_registry(content_type: &'static str, manifest: Vec<u8>, blob: Vec<u8>) -
     })
 }
 
-/// `berth pull REF` fails with one line containing each of `expected`, and leaves no
-/// image and no partial download behind.
+/// `berth pull REF` fails with one line containing each of `expected`, and
+/// leaves no image, no partial download and no unpacked layer behind.
 fn assert_pull_fails_cleanly(reference: &str, expected: &[&str]) {
     let berth = Berth::new();
     let out = berth.run(&["pull", reference]);
@@ -106,6 +106,13 @@ fn assert_pull_fails_cleanly(reference: &str, expected: &[&str]) {
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "{reference}: left in ingest/: {left:?}");
+    let snapshots: Vec<PathBuf> = std::fs::read_dir(berth.data_root().join("snapshots"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    assert!(
+        snapshots.is_empty(),
+        "{reference}: no layer (or half-unpacked layer) left: {snapshots:?}"
+    );
 }
 
 #[test]
@@ -182,4 +189,58 @@ fn pulls_from_bad_registries_fail_cleanly() {
         &format!("{}/tampered/blob:1", tampered.addr()),
         &["content digest mismatch"],
     );
+
+    // A layer of a media type berth does not know.
+    let weird = one_layer_registry(
+        "application/vnd.example.layer.v1+weird",
+        b"a layer".to_vec(),
+    );
+    assert_pull_fails_cleanly(
+        &format!("{}/weird/layer:1", weird.addr()),
+        &[
+            "unsupported layer media type",
+            "application/vnd.example.layer.v1+weird",
+        ],
+    );
+
+    // A "gzip" layer that is not gzip (its digest is right).
+    let broken = one_layer_registry(
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        b"this is not gzip data, nor a tar".to_vec(),
+    );
+    assert_pull_fails_cleanly(
+        &format!("{}/broken/layer:1", broken.addr()),
+        &["unpacking layer", "invalid gzip header"],
+    );
+}
+
+/// A registry serving an image of one layer `layer` of type `media_type`
+/// (its digest and diff ID are right).
+fn one_layer_registry(media_type: &str, layer: Vec<u8>) -> FakeServer {
+    let config = serde_json::to_vec(&json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]}}))
+    .expect("json");
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": [{"mediaType": media_type, "digest": sha256(&layer), "size": layer.len()}],
+    }))
+    .expect("json");
+    let config_digest = sha256(&config);
+    FakeServer::start(move |req| {
+        if req.path == "/v2/" {
+            HttpReply::new(200)
+        } else if req.path.contains("/manifests/") {
+            HttpReply::new(200)
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                .body(manifest.clone())
+        } else if req.path.ends_with(&config_digest) {
+            HttpReply::new(200).body(config.clone())
+        } else if req.path.contains("/blobs/") {
+            HttpReply::new(200).body(layer.clone())
+        } else {
+            HttpReply::new(404)
+        }
+    })
 }

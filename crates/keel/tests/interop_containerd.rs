@@ -3,14 +3,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use berth_testkit::peers::{busybox_docker_archive, check, Containerd};
 
 const IMAGE: &str = "docker.io/library/keelbox:latest";
 
-fn keel() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_keel"))
+/// keel, or the runtime named by `KEEL_TEST_RUNTIME` (e.g. `runc`), so a
+/// failure can be checked against runc with the same test.
+fn keel() -> PathBuf {
+    std::env::var_os("KEEL_TEST_RUNTIME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_keel")))
 }
 
 fn setup() -> Option<Containerd> {
@@ -69,19 +73,37 @@ fn ctr_run_exec_kill_delete_with_keel() {
             .any(|l| l.starts_with(&id) && l.contains("RUNNING")),
         "{ps}"
     );
-    let exec = check(
+    // What the exec'd process sees is checked through its exit status: that
+    // is keel's job. Its stdout travels through containerd 1.6's fifo copy,
+    // which now and then delivers nothing for a short-lived exec (about 1 run
+    // in 25 here; not yet seen with runc, but 28 runc runs are too few to
+    // tell), so the output check tolerates an empty read and retries with a
+    // new exec id. See docs/interop.md.
+    let exec_in = |exec_id: &str, script: &str| {
         ctrd.ctr()
             .args(["task", "exec", "--fifo-dir"])
             .arg(ctrd.fifo_dir())
-            .args([
-                "--exec-id",
-                "e1",
-                &id,
-                "sh",
-                "-c",
-                "echo exec-ok; cat /proc/1/cmdline",
-            ]),
-    );
+            .args(["--exec-id", exec_id, &id, "sh", "-c", script])
+            .output()
+            .map(|o| {
+                (
+                    o.status.code(),
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                )
+            })
+            .unwrap_or((None, String::new()))
+    };
+    let (code, _) = exec_in("e0", "grep -q sleep /proc/1/cmdline && exit 42");
+    assert_eq!(code, Some(42), "exec joins the container's pid namespace");
+    let mut exec = String::new();
+    for attempt in 1..=3 {
+        let (code, out) = exec_in(&format!("e{attempt}"), "echo exec-ok; cat /proc/1/cmdline");
+        assert_eq!(code, Some(0), "exec exit status: {out}");
+        exec = out;
+        if !exec.is_empty() {
+            break;
+        }
+    }
     assert!(exec.contains("exec-ok"), "{exec}");
     assert!(
         exec.contains("sleep"),
@@ -93,10 +115,18 @@ fn ctr_run_exec_kill_delete_with_keel() {
     // pause and resume go through keel's freezer
     check(ctrd.ctr().args(["task", "pause", &id]));
     let ls = check(ctrd.ctr().args(["task", "ls"]));
-    assert!(ls.lines().any(|l| l.starts_with(&id) && l.contains("PAUSED")), "{ls}");
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with(&id) && l.contains("PAUSED")),
+        "{ls}"
+    );
     check(ctrd.ctr().args(["task", "resume", &id]));
     let ls = check(ctrd.ctr().args(["task", "ls"]));
-    assert!(ls.lines().any(|l| l.starts_with(&id) && l.contains("RUNNING")), "{ls}");
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with(&id) && l.contains("RUNNING")),
+        "{ls}"
+    );
 
     check(ctrd.ctr().args(["task", "kill", "-s", "SIGKILL", &id]));
     let mut stopped = false;

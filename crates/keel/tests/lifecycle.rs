@@ -465,3 +465,22 @@ fn failing_hook_fails_create_and_leaves_nothing() {
     assert!(rt.list_ids().is_empty());
     assert!(!rt.root().join(&c.id).exists());
 }
+
+#[test]
+fn exec_enters_the_root_of_a_no_pivot_container() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = busybox(&["sleep", "100"]);
+    let c = rt.container("nopivot");
+    c.create(&b, &["--no-pivot"]).assert_success();
+    c.start().assert_success();
+    let out = c.exec(&[
+        "sh",
+        "-c",
+        "test -e /etc/debian_version && echo HOST; test -x /bin/busybox && echo CONTAINER",
+    ]);
+    out.assert_success();
+    assert_eq!(out.stdout.trim(), "CONTAINER", "{out:#?}");
+}

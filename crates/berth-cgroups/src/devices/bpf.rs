@@ -42,8 +42,10 @@ impl Attr {
 }
 
 fn bpf(cmd: libc::c_long, attr: &mut Attr) -> io::Result<i64> {
-    // SAFETY: attr is a valid, writable buffer of the size passed; every
-    // pointer stored in it refers to memory the caller keeps alive.
+    // SAFETY: `attr` is a live, writable, zero-initialised buffer of exactly
+    // the size passed (the kernel reads and writes back at most that much);
+    // every pointer stored in it (instructions, license, log, id array)
+    // refers to memory the caller keeps alive across this call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -59,9 +61,14 @@ fn bpf(cmd: libc::c_long, attr: &mut Attr) -> io::Result<i64> {
     }
 }
 
-fn owned(fd: i64) -> OwnedFd {
-    // SAFETY: the kernel just returned this new descriptor to us.
-    unsafe { OwnedFd::from_raw_fd(fd as i32) }
+/// A `bpf(2)` command that returns a new descriptor (PROG_LOAD,
+/// PROG_GET_FD_BY_ID), owned from here on.
+fn bpf_fd(cmd: libc::c_long, attr: &mut Attr) -> io::Result<OwnedFd> {
+    let fd = bpf(cmd, attr)?;
+    let fd = i32::try_from(fd).map_err(|_| io::Error::other("bpf returned an invalid fd"))?;
+    // SAFETY: for these commands a non-negative return is a descriptor the
+    // kernel just opened for us; nothing else refers to it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn bpf_err(what: &'static str, dir: &Path, log: String, source: io::Error) -> Error {
@@ -92,12 +99,14 @@ fn load(dir: &Path, prog: &[Insn]) -> Result<OwnedFd> {
         // prog_name (offset 48, 16 bytes): "berth_devices"
         let name = b"berth_devices";
         a.0[48..48 + name.len()].copy_from_slice(name);
-        bpf(BPF_PROG_LOAD, &mut a)
+        bpf_fd(BPF_PROG_LOAD, &mut a)
     };
     match attempt(None) {
-        Ok(fd) => Ok(owned(fd)),
+        Ok(fd) => Ok(fd),
         Err(first) => {
             let mut buf = vec![0u8; 64 * 1024];
+            // Only for the verifier log: the first error is the one we report
+            // (a retry that somehow loads closes its fd on drop).
             let _ = attempt(Some(&mut buf));
             let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
             let log = String::from_utf8_lossy(&buf[..end]).trim().to_owned();
@@ -142,7 +151,7 @@ fn attach_or_detach(
 fn prog_by_id(id: u32) -> io::Result<OwnedFd> {
     let mut a = Attr::new();
     a.put_u32(0, id);
-    bpf(BPF_PROG_GET_FD_BY_ID, &mut a).map(owned)
+    bpf_fd(BPF_PROG_GET_FD_BY_ID, &mut a)
 }
 
 /// Open a cgroup directory as an O_DIRECTORY fd.

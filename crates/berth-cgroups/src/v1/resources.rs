@@ -8,7 +8,7 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxNetwork, Linux
 use crate::devices;
 use crate::error::{Error, Result};
 use crate::files::{self, write};
-use crate::resources::rdma_line;
+use crate::resources::{pids_max, rdma_line};
 
 /// Subsystem name → cgroup dir.
 pub(crate) type Dirs = BTreeMap<String, PathBuf>;
@@ -42,12 +42,11 @@ pub(crate) fn apply(dirs: &Dirs, r: &LinuxResources, update: bool) -> Result<()>
         cpuset(dirs, c)?;
     }
     if let Some(p) = r.pids() {
-        let v = if p.limit() > 0 {
-            p.limit().to_string()
-        } else {
-            "max".into()
-        };
-        write(need(dirs, "pids", "pids.limit")?, "pids.max", &v)?;
+        write(
+            need(dirs, "pids", "pids.limit")?,
+            "pids.max",
+            &pids_max(p.limit()),
+        )?;
     }
     if let Some(b) = r.block_io() {
         blkio(dirs, b)?;

@@ -8,7 +8,8 @@ use crate::devices;
 use crate::error::{Error, Result};
 use crate::files::{self, write};
 use crate::resources::{
-    blkio_weight_to_io_weight, check_unified_key, rdma_line, shares_to_weight, swap_v2, v2_limit,
+    blkio_weight_to_io_weight, check_unified_key, pids_max, rdma_line, shares_to_weight, swap_v2,
+    v2_limit,
 };
 
 /// Apply `r` to `dir`. With `update`, devices are left alone unless `r`
@@ -26,12 +27,7 @@ pub(crate) fn apply(dir: &Path, r: &LinuxResources, update: bool) -> Result<()> 
         cpu(dir, c)?;
     }
     if let Some(p) = r.pids() {
-        let v = if p.limit() > 0 {
-            p.limit().to_string()
-        } else {
-            "max".into()
-        };
-        write(dir, "pids.max", &v)?;
+        write(dir, "pids.max", &pids_max(p.limit()))?;
     }
     if let Some(b) = r.block_io() {
         io(dir, b)?;

@@ -45,9 +45,6 @@ pub(super) fn load(store: &ImageStore, root: &OwnedFd) -> Result<Vec<String>, Er
     for e in entries {
         let (config_digest, config) = read_config(root, &e.config)?;
         let tags = e.repo_tags.unwrap_or_default();
-        if tags.is_empty() {
-            return Err(Error::Unnamed(config_digest.to_string()));
-        }
         let names = tags
             .iter()
             .map(|t| Reference::parse(t))
@@ -70,6 +67,10 @@ pub(super) fn load(store: &ImageStore, root: &OwnedFd) -> Result<Vec<String>, Er
         let desc: Descriptor =
             serde_json::from_value(descriptor(OCI_MANIFEST, &digest, bytes.len() as u64))
                 .map_err(json_err("manifest descriptor"))?;
+        if names.is_empty() {
+            store.register_untagged(desc.clone())?;
+            loaded.push(config_digest.to_string());
+        }
         for name in names {
             store.register(&name, desc.clone())?;
             loaded.push(name.familiar());

@@ -20,7 +20,6 @@ pub(super) fn import(
     name: Option<&Reference>,
     changes: &[String],
 ) -> Result<ImageRecord, Error> {
-    let name = name.ok_or(Error::ImportName)?;
     let mut container_config = Map::new();
     for change in changes {
         apply_change(&mut container_config, change)?;
@@ -59,7 +58,10 @@ pub(super) fn import(
     let desc: Descriptor =
         serde_json::from_value(descriptor(OCI_MANIFEST, &digest, manifest.len() as u64))
             .map_err(json_err("manifest descriptor"))?;
-    Ok(store.register(name, desc)?)
+    Ok(match name {
+        Some(name) => store.register(name, desc)?,
+        None => store.register_untagged(desc)?,
+    })
 }
 
 /// Decompress (gzip/zstd/plain, detected) `input` into `path`; returns the

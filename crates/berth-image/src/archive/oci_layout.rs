@@ -57,14 +57,18 @@ pub(super) fn load(
             .map_err(json_err(format!("manifest {digest}")))?;
         let config = oci_digest(manifest.config())?;
         let names = names_of(entry, &config, repo_tags)?;
-        if names.is_empty() {
-            return Err(Error::Unnamed(config.to_string()));
-        }
         for layer in manifest.layers() {
             ingest(store, root, &oci_digest(layer)?)?;
         }
         ingest(store, root, &config)?;
         ingest(store, root, &digest)?;
+        if names.is_empty() {
+            store.register_untagged(target.clone())?;
+            let id = config.to_string();
+            if !loaded.contains(&id) {
+                loaded.push(id);
+            }
+        }
         for name in names {
             store.register(&name, target.clone())?;
             let short = name.familiar();

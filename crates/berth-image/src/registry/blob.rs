@@ -7,7 +7,7 @@ use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::{Response, StatusCode};
 
 use super::endpoint::{endpoints, Endpoint};
-use super::manifest::{pull_error, pull_scope};
+use super::manifest::{protocol, pull_error, pull_scope};
 use super::transport::{details, Request};
 use super::{Client, Error};
 use crate::{Digest, Reference};
@@ -74,7 +74,7 @@ impl BlobStream {
                 }
                 Ok(None) => match self.total {
                     Some(total) if self.position < total => {
-                        protocol_error(&self.reference, "the blob ended early")
+                        protocol(&self.reference, "the blob ended early")
                     }
                     _ => return Ok(None),
                 },
@@ -169,7 +169,7 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| protocol_error(r, "no endpoint to try")))
+        Err(last.unwrap_or_else(|| protocol(r, "no endpoint to try")))
     }
 }
 
@@ -184,11 +184,7 @@ async fn open(
 ) -> Result<(Response, u64, Option<u64>), Error> {
     let url = ep.url(&format!("{}/blobs/{}", r.repository, digest));
     let scopes = [pull_scope(&r.repository)];
-    let req = Request {
-        endpoint: ep,
-        scopes: &scopes,
-        creds: None,
-    };
+    let req = Request::new(ep, &scopes);
     let response = client
         .inner
         .send(&req, &|http| {
@@ -213,7 +209,7 @@ async fn open(
                 .and_then(parse_content_range);
             match range {
                 Some((start, total)) if start <= offset => Ok((response, start, total)),
-                _ => Err(protocol_error(r, "206 without a usable Content-Range")),
+                _ => Err(protocol(r, "206 without a usable Content-Range")),
             }
         }
         _ => Err(pull_error(r, details(response).await)),
@@ -226,10 +222,6 @@ fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     let (range, total) = rest.split_once('/')?;
     let (start, _end) = range.split_once('-')?;
     Some((start.trim().parse().ok()?, total.trim().parse().ok()))
-}
-
-fn protocol_error(r: &Reference, what: &str) -> Error {
-    super::manifest::protocol(r, what)
 }
 
 #[cfg(test)]

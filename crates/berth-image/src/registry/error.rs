@@ -58,6 +58,9 @@ impl fmt::Display for Details {
     }
 }
 
+/// Why a URL did not parse (`url::ParseError`, named through reqwest).
+pub type UrlError = <reqwest::Url as std::str::FromStr>::Err;
+
 /// Errors from the registry client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -106,6 +109,16 @@ pub enum Error {
     /// a response the protocol does not allow
     #[error("{name}: unexpected response from registry: {what}")]
     Protocol { name: String, what: String },
+    /// a URL (the endpoint's, or the upload `Location` the registry sent)
+    /// does not parse
+    #[error("{name}: {what} {url:?}")]
+    Url {
+        name: String,
+        what: &'static str,
+        url: String,
+        #[source]
+        source: UrlError,
+    },
     /// the blob stream broke and could not be resumed
     #[error("downloading {digest} from {name}: connection broke after {received} bytes")]
     Stream {

@@ -75,11 +75,7 @@ impl Client {
     async fn manifest_from(&self, ep: &Endpoint, r: &Reference) -> Result<FetchedManifest, Error> {
         let url = ep.url(&format!("{}/manifests/{}", r.repository, r.manifest_key()));
         let scopes = [pull_scope(&r.repository)];
-        let req = Request {
-            endpoint: ep,
-            scopes: &scopes,
-            creds: None,
-        };
+        let req = Request::new(ep, &scopes);
         let mut response = self
             .inner
             .send(&req, &|http| {
@@ -143,11 +139,7 @@ impl Client {
         for ep in &eps {
             let url = ep.url(&format!("{}/manifests/{}", r.repository, r.manifest_key()));
             let scopes = [pull_scope(&r.repository)];
-            let req = Request {
-                endpoint: ep,
-                scopes: &scopes,
-                creds: None,
-            };
+            let req = Request::new(ep, &scopes);
             let response = match self
                 .inner
                 .send(&req, &|http| {

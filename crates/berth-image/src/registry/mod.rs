@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use blob::BlobStream;
-pub use error::{ApiError, Error};
+pub use error::{ApiError, Error, UrlError};
 pub use manifest::{FetchedManifest, ManifestHead, MANIFEST_ACCEPT};
 
 use crate::auth::{self, CredentialStore, Credentials};

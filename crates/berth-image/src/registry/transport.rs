@@ -62,6 +62,17 @@ pub(crate) struct Request<'a> {
     pub creds: Option<&'a Credentials>,
 }
 
+impl<'a> Request<'a> {
+    /// A request to `endpoint` with the stored credentials.
+    pub(crate) fn new(endpoint: &'a Endpoint, scopes: &'a [String]) -> Self {
+        Request {
+            endpoint,
+            scopes,
+            creds: None,
+        }
+    }
+}
+
 impl Inner {
     pub(crate) fn new(config: Config, credentials: CredentialStore) -> Result<Self, Error> {
         let builder = || {

@@ -10,8 +10,8 @@ use reqwest::{Response, StatusCode, Url};
 use tokio::io::AsyncReadExt;
 
 use super::endpoint::{endpoints, Endpoint};
-use super::error::Details;
-use super::manifest::digest_with;
+use super::error::{Details, UrlError};
+use super::manifest::{digest_with, protocol};
 use super::transport::{details, Request};
 use super::{Client, Error};
 use crate::{Digest, Reference};
@@ -27,7 +27,7 @@ impl Client {
         let scopes = [push_scope(&r.repository)];
         let response = self
             .inner
-            .send(&request(&ep, &scopes), &|http| Ok(http.head(&url)))
+            .send(&Request::new(&ep, &scopes), &|http| Ok(http.head(&url)))
             .await?;
         match response.status() {
             s if s.is_success() => Ok(true),
@@ -45,8 +45,8 @@ impl Client {
         from_repo: &str,
     ) -> Result<bool, Error> {
         let ep = push_endpoint(self, r);
-        let mut url = Url::parse(&ep.url(&format!("{}/blobs/uploads/", r.repository)))
-            .map_err(|e| protocol(r, &e.to_string()))?;
+        let start = ep.url(&format!("{}/blobs/uploads/", r.repository));
+        let mut url = Url::parse(&start).map_err(url_error(r, "bad registry URL", &start))?;
         url.query_pairs_mut()
             .append_pair("mount", digest.as_str())
             .append_pair("from", from_repo);
@@ -56,7 +56,7 @@ impl Client {
         ];
         let response = self
             .inner
-            .send(&request(&ep, &scopes), &|http| {
+            .send(&Request::new(&ep, &scopes), &|http| {
                 Ok(http.post(url.clone()).header(CONTENT_LENGTH, 0))
             })
             .await?;
@@ -64,10 +64,14 @@ impl Client {
             StatusCode::CREATED => Ok(true),
             StatusCode::ACCEPTED => {
                 // The registry opened an ordinary upload instead; drop it.
+                // Best effort: an abandoned session only costs the registry
+                // until it expires, and the caller uploads the blob anyway.
                 if let Ok(loc) = upload_location(&ep, r, &response) {
                     let _ = self
                         .inner
-                        .send(&request(&ep, &scopes), &|http| Ok(http.delete(loc.clone())))
+                        .send(&Request::new(&ep, &scopes), &|http| {
+                            Ok(http.delete(loc.clone()))
+                        })
                         .await;
                 }
                 Ok(false)
@@ -107,7 +111,7 @@ impl Client {
         let start = ep.url(&format!("{}/blobs/uploads/", r.repository));
         let response = self
             .inner
-            .send(&request(&ep, &scopes), &|http| {
+            .send(&Request::new(&ep, &scopes), &|http| {
                 Ok(http.post(&start).header(CONTENT_LENGTH, 0))
             })
             .await?;
@@ -120,7 +124,7 @@ impl Client {
             .append_pair("digest", digest.as_str());
         let response = self
             .inner
-            .send(&request(&ep, &scopes), &|http| {
+            .send(&Request::new(&ep, &scopes), &|http| {
                 let file = std::fs::File::open(path).map_err(|source| Error::Io {
                     path: path.to_owned(),
                     source,
@@ -154,7 +158,7 @@ impl Client {
         let body = bytes::Bytes::copy_from_slice(bytes);
         let response = self
             .inner
-            .send(&request(&ep, &scopes), &|http| {
+            .send(&Request::new(&ep, &scopes), &|http| {
                 Ok(http
                     .put(&url)
                     .header(CONTENT_TYPE, media_type)
@@ -187,14 +191,6 @@ fn push_endpoint(client: &Client, r: &Reference) -> Endpoint {
     eps.swap_remove(eps.len() - 1)
 }
 
-fn request<'a>(ep: &'a Endpoint, scopes: &'a [String]) -> Request<'a> {
-    Request {
-        endpoint: ep,
-        scopes,
-        creds: None,
-    }
-}
-
 fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
@@ -207,9 +203,12 @@ fn upload_location(ep: &Endpoint, r: &Reference, response: &Response) -> Result<
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| protocol(r, "upload started without a Location header"))?;
-    let base = Url::parse(&ep.base).map_err(|e| protocol(r, &e.to_string()))?;
-    base.join(loc)
-        .map_err(|e| protocol(r, &format!("bad upload Location {loc:?}: {e}")))
+    let base = Url::parse(&ep.base).map_err(url_error(r, "bad registry URL", &ep.base))?;
+    base.join(loc).map_err(url_error(
+        r,
+        "unexpected response from registry: bad upload Location",
+        loc,
+    ))
 }
 
 /// A request body that streams the file in chunks.
@@ -239,6 +238,15 @@ fn push_error(r: &Reference, details: Details) -> Error {
     Error::Registry { context, details }
 }
 
-fn protocol(r: &Reference, what: &str) -> Error {
-    super::manifest::protocol(r, what)
+fn url_error<'a>(
+    r: &'a Reference,
+    what: &'static str,
+    url: &'a str,
+) -> impl FnOnce(UrlError) -> Error + 'a {
+    move |source| Error::Url {
+        name: r.to_string(),
+        what,
+        url: url.to_owned(),
+        source,
+    }
 }

@@ -39,7 +39,7 @@ fn summaries(store: &ImageStore) -> anyhow::Result<Vec<Summary>> {
             None => {
                 let config = store
                     .config(&record)
-                    .with_context(|| format!("reading the config of {}", record.name))?;
+                    .with_context(|| format!("reading the config of image {id}"))?;
                 let size = store
                     .layer_dirs(&record)
                     .map(|dirs| dirs.iter().map(|d| disk_usage(d)).sum())
@@ -48,6 +48,7 @@ fn summaries(store: &ImageStore) -> anyhow::Result<Vec<Summary>> {
                 (config.created().clone(), size)
             }
         };
+        // a dangling image (empty name) shows as `<none>  <none>`
         let (repository, tag) = match Reference::parse(&record.name) {
             Ok(reference) => (
                 reference.familiar_name(),

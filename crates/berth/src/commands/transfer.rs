@@ -108,7 +108,12 @@ pub fn load(store: &ImageStore, args: &LoadArgs) -> anyhow::Result<()> {
     let names = archive::load(store, &mut reader)?;
     if !args.quiet {
         for name in names {
-            println!("Loaded image: {name}");
+            // untagged entries come back as their id
+            if name.starts_with("sha256:") {
+                println!("Loaded image ID: {name}");
+            } else {
+                println!("Loaded image: {name}");
+            }
         }
     }
     Ok(())

@@ -59,6 +59,14 @@ pub fn exec(ctx: &Context, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
         ));
     }
     let init = super::open_init(&st)?;
+    let root = rustix::fs::open(
+        format!("/proc/{}/root", st.pid),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(Error::errno(format!(
+        "cannot open the root of container {id}"
+    )))?;
     let flags = differing_namespaces(st.pid)?;
     let seccomp = match st.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(security::compile_seccomp_cached(
@@ -84,6 +92,7 @@ pub fn exec(ctx: &Context, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
     let close_now = [dir.lock_fd(), parent.fd()];
     let cfg = ExecConfig {
         init: init.as_fd(),
+        root: root.as_fd(),
         ns_flags: flags & !early,
         process: &process,
         spec: &st.spec,

@@ -15,6 +15,10 @@ use crate::security;
 pub struct ExecConfig<'a> {
     /// pidfd of the container's init
     pub init: BorrowedFd<'a>,
+    /// init's root directory (`/proc/<pid>/root`, opened O_PATH): the
+    /// namespace's root is not the container's when it was made with
+    /// `--no-pivot` (chroot), so the child enters this one explicitly
+    pub root: BorrowedFd<'a>,
     /// CLONE_NEW* bits of the namespaces to enter (pid/time were entered by
     /// the parent before the clone)
     pub ns_flags: u32,
@@ -49,6 +53,7 @@ fn steps(cfg: &ExecConfig<'_>, chan: &Channel) -> Result<Infallible, Error> {
     finish::unblock_signals();
     super::init::wait_proceed(chan)?;
     join(cfg)?;
+    enter_root(cfg.root)?;
     let terminal = cfg.process.terminal().unwrap_or(false);
     if terminal {
         rustix::process::setsid().map_err(|e| Error::Step {
@@ -66,6 +71,20 @@ fn steps(cfg: &ExecConfig<'_>, chan: &Channel) -> Result<Infallible, Error> {
             .map_err(Error::Sync)?;
     }
     Err(exe.exec())
+}
+
+/// chroot to init's root (after setns, which put us at the namespace root).
+fn enter_root(root: BorrowedFd<'_>) -> Result<(), Error> {
+    let step = |what: &str| {
+        let what = what.to_owned();
+        move |e: rustix::io::Errno| Error::Step {
+            what,
+            source: e.into(),
+        }
+    };
+    rustix::process::fchdir(root).map_err(step("entering the container's root"))?;
+    rustix::process::chroot(".").map_err(step("chroot to the container's root"))?;
+    rustix::process::chdir("/").map_err(step("chdir /"))
 }
 
 /// setns(pidfd, flags): every namespace at once, atomically.

@@ -15,6 +15,7 @@ use oci_spec::runtime::LinuxIdMapping;
 pub(crate) fn map_text(maps: &[LinuxIdMapping]) -> String {
     let mut s = String::new();
     for m in maps {
+        // Writing to a String cannot fail.
         let _ = writeln!(s, "{} {} {}", m.container_id(), m.host_id(), m.size());
     }
     s
@@ -29,8 +30,11 @@ fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
 /// The child: unshare a user namespace, report its host pid, wait for EOF.
 /// Only raw syscalls here: we may have been forked from a threaded process.
 fn child(ready: &std::fs::File, done_r: &std::fs::File, done_w: &std::fs::File) -> ! {
-    // SAFETY: plain syscalls on fds we own, a stack buffer and _exit; nothing
-    // that allocates or takes a lock.
+    // SAFETY: after fork only async-signal-safe calls: the fds are the
+    // pipe ends `userns` opened and still holds (closing `done_w` here is
+    // fine: this process never returns to drop it); readlink writes at most
+    // `buf.len()` bytes and write sends only the `n` it wrote; nothing
+    // allocates or takes a lock, and we leave through _exit.
     unsafe {
         libc::close(done_w.as_raw_fd());
         if libc::unshare(libc::CLONE_NEWUSER) != 0 {
@@ -86,7 +90,14 @@ pub(crate) fn userns(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> io::Resu
     })();
     drop(done_w);
     let mut status = 0;
-    // SAFETY: pid is our child; status is a valid out pointer.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    // Reap the helper (it exits once `done_w` is closed); its status adds
+    // nothing to `result`.
+    loop {
+        // SAFETY: pid is our child; status is a valid out pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break;
+        }
+    }
     result
 }

@@ -50,9 +50,6 @@ mod lsm;
 mod rlimits;
 mod sched;
 mod seccomp;
-mod seccomp_cache;
-mod seccomp_enosys;
-mod seccomp_notify;
 #[cfg(test)]
 mod tests;
 mod user;
@@ -64,9 +61,10 @@ use oci_spec::runtime::{Process, Spec};
 pub use caps::{apply_exec_capability_additions, parse_capability};
 pub use lsm::{apparmor_enabled, check as check_lsm, selinux_enabled};
 pub use sched::{apply_initial_cpu_affinity, parse_cpu_list};
-pub use seccomp::{compile_seccomp, load_seccomp, SeccompFilter};
-pub use seccomp_cache::compile_seccomp_cached;
-pub use seccomp_notify::{container_process_state, send_to_listener};
+pub use seccomp::{
+    compile_seccomp, compile_seccomp_cached, container_process_state, load_seccomp,
+    send_to_listener, SeccompFilter,
+};
 pub use user::{parse_exec_user, ExecUser};
 
 /// Errors while applying process attributes.

@@ -62,7 +62,14 @@ pub fn send_to_listener(
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     let fds = [notify_fd.as_fd()];
-    control.push(SendAncillaryMessage::ScmRights(&fds));
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        // `space` is sized for exactly one fd, so this cannot happen; but
+        // sending the state without the fd would leave the agent waiting.
+        return Err(Error::step(
+            what(),
+            std::io::Error::other("no room for the notify fd in the control message"),
+        ));
+    }
     let sent = rustix::net::sendmsg(
         &stream,
         &[IoSlice::new(&body)],

@@ -18,7 +18,14 @@ use oci_spec::runtime::{
     LinuxSeccompOperator, LinuxSyscall,
 };
 
-use super::{seccomp_enosys, Error};
+use super::Error;
+
+mod cache;
+mod enosys;
+mod notify;
+
+pub use cache::compile_seccomp_cached;
+pub use notify::{container_process_state, send_to_listener};
 
 const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
 const FLAG_TSYNC: u32 = 1;
@@ -322,7 +329,7 @@ fn native_arch() -> Option<ScmpArch> {
 }
 
 /// For deny-by-default profiles, answer ENOSYS to syscalls newer than any the
-/// profile names (see `seccomp_enosys`).
+/// profile names (see `enosys`).
 fn with_enosys_prologue(seccomp: &LinuxSeccomp, program: Vec<u8>) -> Result<Vec<u8>, Error> {
     use LinuxSeccompAction as A;
     if matches!(seccomp.default_action(), A::ScmpActAllow | A::ScmpActLog) {
@@ -338,8 +345,8 @@ fn with_enosys_prologue(seccomp: &LinuxSeccomp, program: Vec<u8>) -> Result<Vec<
         .flatten()
         .flat_map(|r| r.names().iter().map(String::as_str))
         .collect();
-    Ok(match seccomp_enosys::prologue(&archs, &names) {
-        Some(prologue) => seccomp_enosys::prepend(&prologue, &program),
+    Ok(match enosys::prologue(&archs, &names) {
+        Some(prologue) => enosys::prepend(&prologue, &program),
         None => program,
     })
 }
@@ -429,5 +436,4 @@ fn load_error(flags: u32, e: std::io::Error) -> Error {
 }
 
 #[cfg(test)]
-#[path = "seccomp_tests.rs"]
 mod tests;

@@ -215,5 +215,5 @@ pub(super) fn prepend(prologue: &[Insn], program: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[path = "seccomp_enosys_tests.rs"]
+#[path = "enosys_tests.rs"]
 mod tests;

@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxSeccomp;
 
-use super::seccomp::{compile_seccomp, SeccompFilter};
-use super::Error;
+use super::{compile_seccomp, Error, SeccompFilter};
 
 const MAGIC: &[u8; 8] = b"KEELBPF1";
 /// Bump when the compiled program changes for the same input (e.g. the
@@ -99,10 +98,12 @@ fn store(dir: &Path, path: &Path, key: &[u8], filter: &SeccompFilter) -> std::io
         std::process::id(),
         std::thread::current().id()
     ));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&encode(key, filter))?;
-    drop(f);
-    std::fs::rename(&tmp, path).inspect_err(|_| {
+    let write = || {
+        std::fs::File::create(&tmp)?.write_all(&encode(key, filter))?;
+        std::fs::rename(&tmp, path)
+    };
+    write().inspect_err(|_| {
+        // The caller only logs the first error; don't leave a partial file.
         let _ = std::fs::remove_file(&tmp);
     })
 }
