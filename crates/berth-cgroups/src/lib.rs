@@ -108,17 +108,14 @@ impl Manager {
                 unified: unified.map(|m| path::v2_dir(&host, &m, &inner)),
             }),
         };
-        let m = Manager {
+        let mut m = Manager {
             layout: host.layout,
             driver,
             created: Mutex::new(Vec::new()),
         };
         // Recorded now as well as by `create`, so a copy taken before
         // `create` (and saved in the runtime's state) still knows them.
-        let missing = m.missing_parents();
-        if let Ok(mut g) = m.created.lock() {
-            *g = missing;
-        }
+        m.created = Mutex::new(m.missing_parents());
         Ok(m)
     }
 

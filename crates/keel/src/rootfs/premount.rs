@@ -9,7 +9,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use oci_spec::runtime::Spec;
 
@@ -22,6 +22,13 @@ type Ready = (usize, OwnedFd, Kind);
 
 static READY: Mutex<Vec<Ready>> = Mutex::new(Vec::new());
 
+/// The prepared mounts. A panic while holding the lock cannot leave the list
+/// half-changed (every change is one assignment, push or removal), so a
+/// poisoned lock is used as it is.
+fn ready() -> MutexGuard<'static, Vec<Ready>> {
+    READY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Parent side; keeps the prepared mounts for the child. Dropping it (after
 /// the clone) closes the parent's copies.
 #[must_use = "the prepared mounts are closed when this is dropped"]
@@ -29,9 +36,7 @@ pub struct Premounted(());
 
 impl Drop for Premounted {
     fn drop(&mut self) {
-        if let Ok(mut ready) = READY.lock() {
-            ready.clear();
-        }
+        ready().clear();
     }
 }
 
@@ -46,18 +51,13 @@ pub fn premount_idmapped(spec: &Spec, bundle: &Path) -> Result<Premounted, Error
             built.push((index, fd, kind));
         }
     }
-    let mut ready = READY
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    *ready = built;
+    *ready() = built;
     Ok(Premounted(()))
 }
 
 /// Child side: the prepared mount for `mounts[index]`, if the parent made one.
 pub(crate) fn take(index: usize) -> Option<(OwnedFd, Kind)> {
-    let mut ready = READY
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut ready = ready();
     let at = ready.iter().position(|(i, _, _)| *i == index)?;
     let (_, fd, kind) = ready.swap_remove(at);
     Some((fd, kind))
