@@ -130,6 +130,10 @@ pub fn validate(spec: &Spec) -> Result<(), Error> {
                 "a new user namespace needs linux.uidMappings and linux.gidMappings",
             ));
         }
+        if let Some(p) = linux.memory_policy() {
+            crate::process::mempolicy::Policy::from_spec(p).map_err(|e| invalid(e.to_string()))?;
+        }
+        crate::process::netdev::validate(spec).map_err(|e| invalid(e.to_string()))?;
     }
     Ok(())
 }

@@ -86,6 +86,7 @@ pub(super) fn launch(
     }
     // Bad process values fail here, before any namespace, mount or cgroup.
     security::validate(&process, &spec)?;
+    check_intel_rdt(&spec)?;
     let dir = ctx.root.create(id)?;
     let mut guard = Cleanup::new(dir.path().to_owned());
     let annotations: HashMap<String, String> = spec.annotations().clone().unwrap_or_default();
@@ -194,6 +195,7 @@ pub(super) fn launch(
     if !in_cgroup {
         manager.add_pid(pid)?;
     }
+    crate::process::netdev::move_all(&spec, pid)?;
     log::debug(|| "pid added to cgroup".into());
     state.pid = pid;
     parent
@@ -217,6 +219,22 @@ pub(super) fn launch(
         console,
         guard,
     })
+}
+
+/// `linux.intelRdt` needs resctrl; keel does not make resctrl groups yet,
+/// so a spec that asks for one fails here instead of being ignored.
+fn check_intel_rdt(spec: &Spec) -> Result<(), Error> {
+    if spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()).is_none() {
+        return Ok(());
+    }
+    const RDTGROUP_SUPER_MAGIC: u64 = 0x0765_5821;
+    let mounted = rustix::fs::statfs("/sys/fs/resctrl")
+        .is_ok_and(|s| s.f_type as u64 == RDTGROUP_SUPER_MAGIC);
+    Err(Error::Invalid(if mounted {
+        "linux.intelRdt is set but keel does not support resctrl groups yet".into()
+    } else {
+        "linux.intelRdt is set but resctrl is not mounted at /sys/fs/resctrl".into()
+    }))
 }
 
 fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf, Error> {

@@ -37,7 +37,12 @@ pub fn features() -> serde_json::Value {
             "apparmor": {"enabled": crate::security::apparmor_enabled()},
             "selinux": {"enabled": crate::security::selinux_enabled()},
             "intelRdt": {"enabled": false},
-            "netDevices": {"enabled": false},
+            "memoryPolicy": {
+                "modes": ["MPOL_DEFAULT", "MPOL_PREFERRED", "MPOL_BIND", "MPOL_INTERLEAVE",
+                          "MPOL_LOCAL", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+            },
+            "netDevices": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {

@@ -52,6 +52,8 @@ pub enum Error {
     #[error(transparent)]
     Security(#[from] security::Error),
     #[error(transparent)]
+    NetDevices(#[from] process::netdev::Error),
+    #[error(transparent)]
     Hook(#[from] hooks::Error),
     #[error(transparent)]
     Console(#[from] console::Error),

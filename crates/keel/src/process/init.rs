@@ -94,6 +94,7 @@ fn steps(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Infallible, Error> {
     finish::close_fds(cfg.preserve_fds, &keep)?;
     finish::enter_cwd(process)?;
     finish::die_with_parent(false);
+    super::mempolicy::apply(spec)?;
     let notify = security::apply_process(process, spec, cfg.seccomp)?;
     if let Some(fd) = notify {
         chan.send(&Msg::SeccompNotify, Some(fd.as_fd()))

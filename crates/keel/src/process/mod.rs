@@ -5,7 +5,9 @@ pub mod exec;
 pub mod fds;
 pub mod finish;
 pub mod init;
+pub mod mempolicy;
 pub mod namespaces;
+pub mod netdev;
 pub mod spawn;
 pub mod sync;
 
@@ -27,6 +29,8 @@ pub enum Error {
     Rootfs(#[from] crate::rootfs::Error),
     #[error(transparent)]
     Security(#[from] crate::security::Error),
+    #[error(transparent)]
+    MemoryPolicy(#[from] mempolicy::Error),
     #[error(transparent)]
     Hook(#[from] crate::hooks::Error),
     #[error(transparent)]
