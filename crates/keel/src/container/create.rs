@@ -224,7 +224,12 @@ pub(super) fn launch(
 /// `linux.intelRdt` needs resctrl; keel does not make resctrl groups yet,
 /// so a spec that asks for one fails here instead of being ignored.
 fn check_intel_rdt(spec: &Spec) -> Result<(), Error> {
-    if spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()).is_none() {
+    if spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.intel_rdt().as_ref())
+        .is_none()
+    {
         return Ok(());
     }
     const RDTGROUP_SUPER_MAGIC: u64 = 0x0765_5821;
