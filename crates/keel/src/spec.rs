@@ -69,7 +69,15 @@ pub fn load_process(path: &Path) -> Result<Process, Error> {
 }
 
 /// Deserialize JSON, naming the failing field on error.
+///
+/// The common case (valid JSON) goes straight through serde_json; only a
+/// document that fails is parsed a second time with `serde_path_to_error` to
+/// find the field. That keeps the path tracker's code off the start path
+/// (it showed up in keel's resident pages).
 pub fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], file: &str) -> Result<T, Error> {
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
