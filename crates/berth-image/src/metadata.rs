@@ -313,35 +313,34 @@ impl Metadata {
 
     /// Delete dangling images by id; returns those that existed.
     pub fn delete_dangling(&self, ids: &[Digest]) -> Result<Vec<Digest>> {
-        let db = self.db()?;
-        let tx = db.begin_write().map_err(self.err("begin"))?;
-        let mut gone = Vec::new();
-        {
-            let mut t = tx
-                .open_table(DANGLING)
-                .map_err(self.err("open table dangling"))?;
-            for id in ids {
-                if t.remove(id.as_str()).map_err(self.err("delete"))?.is_some() {
-                    gone.push(id.clone());
-                }
-            }
-        }
-        tx.commit().map_err(self.err("commit"))?;
-        Ok(gone)
+        self.delete_keys(DANGLING, "open table dangling", ids, Digest::as_str)
     }
 
     /// Delete names; returns those that existed.
     pub fn delete(&self, names: &[String]) -> Result<Vec<String>> {
+        self.delete_keys(IMAGES, "open table images", names, String::as_str)
+    }
+
+    /// Remove `keys` from `table` in one write transaction; returns the keys
+    /// that were present.
+    fn delete_keys<K: Clone>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        open_what: &'static str,
+        keys: &[K],
+        key_str: fn(&K) -> &str,
+    ) -> Result<Vec<K>> {
         let db = self.db()?;
         let tx = db.begin_write().map_err(self.err("begin"))?;
         let mut gone = Vec::new();
         {
-            let mut t = tx
-                .open_table(IMAGES)
-                .map_err(self.err("open table images"))?;
-            for n in names {
-                if t.remove(n.as_str()).map_err(self.err("delete"))?.is_some() {
-                    gone.push(n.clone());
+            let mut t = tx.open_table(table).map_err(self.err(open_what))?;
+            for key in keys {
+                if t.remove(key_str(key))
+                    .map_err(self.err("delete"))?
+                    .is_some()
+                {
+                    gone.push(key.clone());
                 }
             }
         }
