@@ -125,9 +125,24 @@ fn own_path(h: &Hierarchy, proc_cgroup: &str) -> Option<PathBuf> {
     })
 }
 
+/// /proc/self/cgroup, read once per cgroup mount, when binds of this
+/// process's own cgroup directories need it (no cgroup namespace).
+fn own_cgroups(ctx: &Ctx<'_>) -> io::Result<String> {
+    if ctx.cgroupns {
+        return Ok(String::new());
+    }
+    std::fs::read_to_string("/proc/self/cgroup")
+}
+
 /// A detached mount of hierarchy `h`: a new instance inside a cgroup
-/// namespace, else a bind of this process's own cgroup directory.
-fn hierarchy_mount(ctx: &Ctx<'_>, h: &Hierarchy, attrs: u64) -> io::Result<OwnedFd> {
+/// namespace, else a bind of this process's own cgroup directory
+/// (`proc_cgroup` is this process's /proc/self/cgroup).
+fn hierarchy_mount(
+    ctx: &Ctx<'_>,
+    h: &Hierarchy,
+    attrs: u64,
+    proc_cgroup: &str,
+) -> io::Result<OwnedFd> {
     if ctx.cgroupns {
         let mut opts = h.controllers.clone();
         if h.fstype == "cgroup" && !opts.iter().any(|o| !o.starts_with("name=")) {
@@ -135,8 +150,7 @@ fn hierarchy_mount(ctx: &Ctx<'_>, h: &Hierarchy, attrs: u64) -> io::Result<Owned
         }
         return Ok(sys::new_fs(&h.fstype, &h.fstype, &opts, attrs)?);
     }
-    let cgroup = std::fs::read_to_string("/proc/self/cgroup")?;
-    let own = own_path(h, &cgroup).unwrap_or_default();
+    let own = own_path(h, proc_cgroup).unwrap_or_default();
     let dir = h.mountpoint.join(super::resolve::clean(&own));
     let fd = rustix::fs::open(
         &dir,
@@ -174,7 +188,9 @@ pub(crate) fn mount_v2(ctx: &Ctx<'_>, m: &Named<'_>) -> Result<(), Error> {
             fstype: "cgroup2".into(),
             controllers: Vec::new(),
         });
-    let mnt = hierarchy_mount(ctx, &h, m.opts.fsmount_attrs()).map_err(m.fail("create cgroup2"))?;
+    let proc_cgroup = own_cgroups(ctx).map_err(m.fail("read /proc/self/cgroup"))?;
+    let mnt = hierarchy_mount(ctx, &h, m.opts.fsmount_attrs(), &proc_cgroup)
+        .map_err(m.fail("create cgroup2"))?;
     attach_at(ctx, m, &mnt, &m.dest)
 }
 
@@ -190,11 +206,12 @@ pub(crate) fn mount_v1(ctx: &Ctx<'_>, m: &Named<'_>) -> Result<(), Error> {
     let tmpfs = sys::new_fs("tmpfs", "tmpfs", &["mode=755".to_owned()], rw)
         .map_err(|e| m.fail(format_args!("tmpfs for the hierarchies: {}", e.step))(e.source))?;
     attach_at(ctx, m, &tmpfs, &m.dest)?;
+    let proc_cgroup = own_cgroups(ctx).map_err(m.fail("read /proc/self/cgroup"))?;
     for h in &hs {
         let Some(name) = h.mountpoint.file_name() else {
             continue;
         };
-        let mnt = hierarchy_mount(ctx, h, attrs)
+        let mnt = hierarchy_mount(ctx, h, attrs, &proc_cgroup)
             .map_err(m.fail(format_args!("mount hierarchy {}", h.mountpoint.display())))?;
         attach_at(ctx, m, &mnt, &m.dest.join(name))?;
         comount_links(ctx, m, name.to_string_lossy().as_ref())?;
