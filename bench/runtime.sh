@@ -1,8 +1,8 @@
 #!/bin/bash
 # bench/runtime.sh [RUNTIME...]  — keel beside its peers, in one run.
 #
-# For each runtime binary (default: $KEEL, else keel from
-# ${CARGO_TARGET_DIR:-target}/release, then runc and crun):
+# For each runtime binary (default: $KEEL, else the release keel that
+# scripts/build-keel.sh builds and installs, then runc and crun):
 #   run     `RT run --bundle B ID` of /bin/true from a busybox bundle
 #   csd     `RT create`, `RT start`, `RT delete -f` with a fresh id each time
 #   exec    `RT exec ID /bin/true` into a running container
@@ -29,7 +29,14 @@ if [ -z "${_KEEL_BENCH_NS:-}" ] && mountpoint -q /sys/fs/cgroup/unified; then
 fi
 RUNS=${RUNS:-40}
 WARMUP=${WARMUP:-3}
-KEEL=${KEEL:-${CARGO_TARGET_DIR:-$here/target}/release/keel}
+KEEL=${KEEL:-$("$here/scripts/build-keel.sh")}
+# How much of crates/keel/link-order.txt this keel still matches (the list
+# names the functions of one exact build; docs/performance.md).
+if nm "$KEEL" >/dev/null 2>&1; then
+  listed=$(grep -c . "$here/crates/keel/link-order.txt" || true)
+  found=$(nm --defined-only "$KEEL" | awk 'NR==FNR{want[$1]=1; next} ($3 in want) && !seen[$3]++ {n++} END{print n+0}' "$here/crates/keel/link-order.txt" -)
+  echo "keel link order: $found of $listed listed functions found in $KEEL" >&2
+fi
 [ $# -gt 0 ] || set -- "$KEEL" runc crun
 W=${WORKDIR:-$(mktemp -d /var/tmp/keel-bench.XXXXXX)}
 bins=() names=()

@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 scripts/install-deps.sh
-cargo build --release --locked -p keel -p berth
-install -m 0755 target/release/keel target/release/berth /usr/local/bin/
+cargo build --release --locked -p berth
+keel=$(scripts/build-keel.sh)   # static, code laid out by crates/keel/link-order.txt
+install -s -m 0755 "$keel" /usr/local/bin/keel
+install -s -m 0755 "${CARGO_TARGET_DIR:-target}/release/berth" /usr/local/bin/berth
 echo "installed: $(keel --version | head -1); $(berth --version)"
 # main job: run a busybox container with keel
 tmp=$(mktemp -d /var/tmp/berth-demo.XXXXXX)

@@ -214,6 +214,23 @@ pub fn remove_cgroup_everywhere(name: &str) {
     }
 }
 
+/// Those of `names` (top-level cgroups) that exist in no hierarchy now: a
+/// daemon about to start may create them, and its `Drop` removes them again
+/// (when empty; a cgroup someone else uses stays).
+fn absent_cgroups(names: &[&'static str]) -> Vec<&'static str> {
+    let hierarchies: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    names
+        .iter()
+        .copied()
+        .filter(|n| {
+            !Path::new("/sys/fs/cgroup").join(n).exists()
+                && !hierarchies.iter().any(|h| h.join(n).exists())
+        })
+        .collect()
+}
+
 /// A docker-archive (`docker load` / `ctr image import` input) of a busybox
 /// image named `name` (e.g. `docker.io/library/kbusybox:latest`).
 pub fn busybox_docker_archive(dir: &Path, name: &str) -> io::Result<PathBuf> {
@@ -236,6 +253,8 @@ pub struct Containerd {
     child: Option<Child>,
     base: tempfile::TempDir,
     run_dir: SharedRunDir,
+    /// cgroup parents the daemon will create that did not exist before it
+    new_cgroups: Vec<&'static str>,
 }
 
 impl Containerd {
@@ -243,6 +262,8 @@ impl Containerd {
     pub fn start() -> io::Result<Self> {
         become_subreaper();
         let run_dir = SharedRunDir::note();
+        // containers of ctr's namespace "default" go under /default/<id>
+        let new_cgroups = absent_cgroups(&["default"]);
         let base = tempfile::Builder::new()
             .prefix("berth-test-containerd-")
             .tempdir_in("/var/tmp")?;
@@ -269,6 +290,7 @@ impl Containerd {
             child: Some(child),
             base,
             run_dir,
+            new_cgroups,
         };
         let sock = me.socket();
         wait_for("containerd", Duration::from_secs(20), || {
@@ -339,6 +361,9 @@ impl Drop for Containerd {
         }
         reap_shims(self.base.path(), Duration::from_secs(5));
         unmount_under(self.base.path());
+        for name in &self.new_cgroups {
+            remove_cgroup_everywhere(name);
+        }
         self.run_dir.remove_if_ours();
     }
 }
@@ -350,6 +375,8 @@ pub struct Dockerd {
     base: tempfile::TempDir,
     cgroup_parent: String,
     run_dir: SharedRunDir,
+    /// cgroup parents the daemon will create that did not exist before it
+    new_cgroups: Vec<&'static str>,
 }
 
 impl Dockerd {
@@ -358,6 +385,8 @@ impl Dockerd {
         become_subreaper();
         let run_dir = SharedRunDir::note();
         let cgroup_parent = format!("/{}", crate::unique_id("berth-test-docker"));
+        // dockerd makes /docker even when its containers go elsewhere
+        let new_cgroups = absent_cgroups(&["docker"]);
         let base = tempfile::Builder::new()
             .prefix("berth-test-dockerd-")
             .tempdir_in("/var/tmp")?;
@@ -396,6 +425,7 @@ impl Dockerd {
             base,
             cgroup_parent,
             run_dir,
+            new_cgroups,
         };
         wait_for("dockerd", Duration::from_secs(60), || {
             me.docker()
@@ -458,6 +488,9 @@ impl Drop for Dockerd {
         reap_shims(self.base.path(), Duration::from_secs(5));
         unmount_under(self.base.path());
         remove_cgroup_everywhere(&self.cgroup_parent);
+        for name in &self.new_cgroups {
+            remove_cgroup_everywhere(name);
+        }
         self.run_dir.remove_if_ours();
     }
 }

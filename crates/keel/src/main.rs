@@ -3,30 +3,63 @@
 
 mod cli;
 
-use clap::Parser;
+use std::io::Write;
 
 fn main() {
-    let args = cli::Cli::parse();
-    if let Some(path) = &args.log {
-        let format = match args.log_format {
-            cli::LogFormat::Json => keel::log::Format::Json,
-            cli::LogFormat::Text => keel::log::Format::Text,
+    let args: Vec<String> = match std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument {a:?} is not valid UTF-8"))
+        })
+        .collect()
+    {
+        Ok(args) => args,
+        Err(e) => usage_error(&e),
+    };
+    let (global, name, matches) = match cli::parse(&args) {
+        Ok(cli::Invocation::Command {
+            global,
+            name,
+            matches,
+        }) => (global, name, matches),
+        Ok(cli::Invocation::Print(text)) => {
+            let _ = writeln!(std::io::stdout().lock(), "{}", text.trim_end());
+            std::process::exit(0);
+        }
+        Err(e) => usage_error(&e.to_string()),
+    };
+    if let Some(path) = &global.log {
+        let format = if global.log_json {
+            keel::log::Format::Json
+        } else {
+            keel::log::Format::Text
         };
-        if let Err(e) = keel::log::init(path, format, args.debug) {
+        if let Err(e) = keel::log::init(path, format, global.debug) {
             eprintln!("keel: cannot open log file {}: {e}", path.display());
             std::process::exit(1);
         }
     }
-    let code = match args.dispatch() {
+    let code = match cli::dispatch(&global, name, &matches) {
         Ok(code) => code,
         Err(e) => {
             let msg = one_line(&e);
             keel::log::error(&msg);
             eprintln!("keel: {msg}");
-            1
+            if e.downcast_ref::<cli::UsageError>().is_some() {
+                2
+            } else {
+                1
+            }
         }
     };
     std::process::exit(code);
+}
+
+/// A command line keel cannot read: one line on stderr, exit status 2.
+fn usage_error(msg: &str) -> ! {
+    eprintln!("keel: {msg}");
+    std::process::exit(2);
 }
 
 /// The error and its causes, joined on one line.

@@ -99,3 +99,44 @@ fn ps_table_lists_the_container_processes() {
     assert_eq!(rows.len(), 1, "{out:#?}");
     assert!(rows[0].contains("sleep 100"));
 }
+
+#[test]
+fn command_line_forms_and_usage_errors() {
+    // No container is created: this runs without root too.
+    let rt = Runtime::new();
+    // runc's forms: single-dash long names, `=`.
+    let out = rt.exec(&["--debug", "list", "-format=json"]);
+    out.assert_success();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(v.is_array() || v.is_null(), "{}", out.stdout);
+    let out = rt.exec(&["--version"]);
+    out.assert_success();
+    assert!(out.stdout.contains("spec: 1."), "{}", out.stdout);
+    if !rt.is_keel() {
+        return; // the wording and exit status below are keel's own
+    }
+    // keel also takes global options after the verb (as clap did).
+    rt.exec(&["list", "-q", "--debug"]).assert_success();
+    let out = rt.exec(&["exec", "--help"]);
+    out.assert_success();
+    assert!(out.stdout.contains("--tty") && out.stdout.contains("<container-id>"));
+    for (args, says) in [
+        (&["frobnicate"][..], "unknown command \"frobnicate\""),
+        (&["delete", "--bogus", "x"][..], "unknown option --bogus"),
+        (&["create"][..], "create needs <container-id>"),
+        (
+            &["list", "--format", "yaml"][..],
+            "invalid value \"yaml\" for --format",
+        ),
+        (
+            &["exec", "--preserve-fds", "many", "x", "true"][..],
+            "invalid value \"many\" for --preserve-fds",
+        ),
+        (&["--root"][..], "--root needs a value"),
+    ] {
+        let out = rt.exec(args);
+        assert_eq!(out.code, 2, "{args:?}: {out:#?}");
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
+    }
+}

@@ -1,20 +1,32 @@
 use keel::container::{self, Context};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// print stats once and exit
-    #[arg(long)]
-    pub stats: bool,
-    /// time between stats (Go duration: 5s, 500ms)
-    #[arg(long, default_value = "5s")]
-    pub interval: String,
-    /// container id
-    pub id: String,
-}
+use super::args::{Command, Matches, Opt, Pos};
 
-pub fn run(ctx: &Context, a: Args) -> anyhow::Result<i32> {
-    let interval = container::parse_duration(&a.interval)
-        .ok_or_else(|| anyhow::anyhow!("invalid --interval {:?}", a.interval))?;
-    container::events(ctx, &a.id, a.stats, interval, &mut std::io::stdout().lock())?;
+pub const CMD: Command = Command {
+    name: "events",
+    about: "container statistics and events",
+    opts: &[
+        Opt::switch("stats", None, "print stats once and exit"),
+        Opt::value(
+            "interval",
+            None,
+            "time between stats (Go duration: 5s, 500ms; default 5s)",
+        ),
+    ],
+    positionals: &[Pos::required("container-id")],
+};
+
+pub fn run(ctx: &Context, m: &Matches) -> anyhow::Result<i32> {
+    let text = m.last("interval").unwrap_or("5s");
+    let interval = container::parse_duration(text)
+        .ok_or_else(|| anyhow::anyhow!("invalid --interval {text:?}"))?;
+    let id = super::required(m, 0, "container-id")?;
+    container::events(
+        ctx,
+        id,
+        m.on("stats"),
+        interval,
+        &mut std::io::stdout().lock(),
+    )?;
     Ok(0)
 }

@@ -1,5 +1,14 @@
 use std::io::Write;
 
+use super::args::Command;
+
+pub const CMD: Command = Command {
+    name: "features",
+    about: "the OCI features JSON",
+    opts: &[],
+    positionals: &[],
+};
+
 pub fn run() -> anyhow::Result<i32> {
     let v = keel::container::features();
     writeln!(

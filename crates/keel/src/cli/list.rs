@@ -1,19 +1,22 @@
 use keel::container::{self, Context, ListFormat};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// table or json
-    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-    pub format: String,
-    /// ids only
-    #[arg(short, long)]
-    pub quiet: bool,
-}
+use super::args::{Command, Matches, Opt};
 
-pub fn run(ctx: &Context, a: Args) -> anyhow::Result<i32> {
-    let format = match (a.quiet, a.format.as_str()) {
+pub const CMD: Command = Command {
+    name: "list",
+    about: "list containers",
+    opts: &[
+        Opt::value("format", Some('f'), "table or json (default table)"),
+        Opt::switch("quiet", Some('q'), "ids only"),
+    ],
+    positionals: &[],
+};
+
+pub fn run(ctx: &Context, m: &Matches) -> anyhow::Result<i32> {
+    let json = m.choice("format", &["table", "json"], "table")? == "json";
+    let format = match (m.on("quiet"), json) {
         (true, _) => ListFormat::Quiet,
-        (_, "json") => ListFormat::Json,
+        (_, true) => ListFormat::Json,
         _ => ListFormat::Table,
     };
     container::list(ctx, format, &mut std::io::stdout().lock())?;

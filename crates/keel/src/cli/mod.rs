@@ -1,6 +1,8 @@
-//! runc's command line, flag for flag. One file per verb: each only parses
-//! and calls the library.
+//! runc's command line, flag for flag. One file per verb: each declares its
+//! grammar (`CMD`) and turns what was given into a library call; `args`
+//! parses.
 
+mod args;
 mod create;
 mod delete;
 mod events;
@@ -18,98 +20,125 @@ mod update;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+pub use args::UsageError;
+use args::{Command, Matches, Opt, Parsed};
 use keel::container::Context;
 
-/// keel: an OCI runtime (runc's command line).
-#[derive(Debug, Parser)]
-#[command(name = "keel", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.1"), disable_help_subcommand = true)]
-pub struct Cli {
-    /// root directory for container state
-    #[arg(long, global = true, default_value = "/run/keel")]
+const ABOUT: &str = "keel: an OCI runtime (runc's command line)";
+
+/// The version text, runc's layout.
+pub const VERSION: &str = concat!("keel version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.1");
+
+static GLOBAL: &[Opt] = &[
+    Opt::value(
+        "root",
+        None,
+        "root directory for container state (default /run/keel)",
+    ),
+    Opt::value("log", None, "log file (default: stderr only)"),
+    Opt::value(
+        "log-format",
+        None,
+        "log format: text or json (default text)",
+    ),
+    Opt::switch("debug", None, "debug logging"),
+    Opt::switch(
+        "systemd-cgroup",
+        None,
+        "accepted for compatibility; the cgroupfs manager is used",
+    ),
+    Opt::value("criu", None, "accepted for compatibility (ignored)").hidden(),
+    Opt::switch("rootless", None, "accepted for compatibility (ignored)")
+        .optional()
+        .hidden(),
+];
+
+static COMMANDS: &[Command] = &[
+    create::CMD,
+    start::CMD,
+    run::CMD,
+    state::CMD,
+    list::CMD,
+    kill::CMD,
+    delete::CMD,
+    exec::CMD,
+    pause::PAUSE,
+    pause::RESUME,
+    ps::CMD,
+    events::CMD,
+    update::CMD,
+    spec::CMD,
+    features::CMD,
+];
+
+/// The global options.
+pub struct Global {
     pub root: PathBuf,
-    /// log file (default: stderr only)
-    #[arg(long, global = true)]
     pub log: Option<PathBuf>,
-    /// log format
-    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
-    pub log_format: LogFormat,
-    /// debug logging
-    #[arg(long, global = true)]
+    pub log_json: bool,
     pub debug: bool,
-    /// accepted for compatibility; the cgroupfs manager is used
-    #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// accepted for compatibility (ignored)
-    #[arg(long, global = true, hide = true)]
-    pub criu: Option<String>,
-    /// accepted for compatibility (true|false|auto, ignored)
-    #[arg(long = "rootless", id = "global_rootless", hide = true, num_args = 0..=1, default_missing_value = "true")]
-    pub rootless: Option<String>,
-    #[command(subcommand)]
-    pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
+/// What the command line asks for.
+pub enum Invocation {
+    Command {
+        global: Global,
+        name: &'static str,
+        matches: Matches,
+    },
+    /// print this and exit 0
+    Print(String),
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// create a container (it waits for `start`)
-    Create(create::Args),
-    /// start a created container
-    Start(start::Args),
-    /// create and start a container
-    Run(run::Args),
-    /// print a container's state JSON
-    State(state::Args),
-    /// list containers
-    List(list::Args),
-    /// send a signal to a container
-    Kill(kill::Args),
-    /// delete a container
-    Delete(delete::Args),
-    /// run a process in a container
-    Exec(exec::Args),
-    /// freeze every process of a container
-    Pause(pause::Args),
-    /// thaw a paused container
-    Resume(pause::Args),
-    /// processes of a container
-    Ps(ps::Args),
-    /// container statistics and events
-    Events(events::Args),
-    /// change a container's resources
-    Update(update::Args),
-    /// write a template config.json
-    Spec(spec::Args),
-    /// the OCI features JSON
-    Features,
-}
-
-impl Cli {
-    /// Run the command; the exit code on success.
-    pub fn dispatch(self) -> anyhow::Result<i32> {
-        let ctx = Context::new(self.root, self.systemd_cgroup);
-        match self.command {
-            Command::Create(a) => create::run(&ctx, a),
-            Command::Start(a) => start::run(&ctx, a),
-            Command::Run(a) => run::run(&ctx, a),
-            Command::State(a) => state::run(&ctx, a),
-            Command::List(a) => list::run(&ctx, a),
-            Command::Kill(a) => kill::run(&ctx, a),
-            Command::Delete(a) => delete::run(&ctx, a),
-            Command::Exec(a) => exec::run(&ctx, a),
-            Command::Pause(a) => pause::pause(&ctx, a),
-            Command::Resume(a) => pause::resume(&ctx, a),
-            Command::Ps(a) => ps::run(&ctx, a),
-            Command::Events(a) => events::run(&ctx, a),
-            Command::Update(a) => update::run(&ctx, a),
-            Command::Spec(a) => spec::run(a),
-            Command::Features => features::run(),
-        }
+/// Parse the command line (without the program name).
+pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
+    match args::parse(args, GLOBAL, COMMANDS, ABOUT)? {
+        Parsed::Help(text) => Ok(Invocation::Print(text)),
+        Parsed::Version => Ok(Invocation::Print(VERSION.to_string())),
+        Parsed::Run {
+            global,
+            command,
+            matches,
+        } => Ok(Invocation::Command {
+            global: Global {
+                root: global.path("root").unwrap_or_else(|| "/run/keel".into()),
+                log: global.path("log"),
+                log_json: global.choice("log-format", &["text", "json"], "text")? == "json",
+                debug: global.on("debug"),
+                systemd_cgroup: global.on("systemd-cgroup"),
+            },
+            name: command.name,
+            matches,
+        }),
     }
+}
+
+/// Run the command; the exit code on success.
+pub fn dispatch(global: &Global, name: &str, m: &Matches) -> anyhow::Result<i32> {
+    let ctx = Context::new(global.root.clone(), global.systemd_cgroup);
+    match name {
+        "create" => create::run(&ctx, m),
+        "start" => start::run(&ctx, m),
+        "run" => run::run(&ctx, m),
+        "state" => state::run(&ctx, m),
+        "list" => list::run(&ctx, m),
+        "kill" => kill::run(&ctx, m),
+        "delete" => delete::run(&ctx, m),
+        "exec" => exec::run(&ctx, m),
+        "pause" => pause::pause(&ctx, m),
+        "resume" => pause::resume(&ctx, m),
+        "ps" => ps::run(&ctx, m),
+        "events" => events::run(&ctx, m),
+        "update" => update::run(&ctx, m),
+        "spec" => spec::run(m),
+        "features" => features::run(),
+        other => Err(UsageError(format!("unknown command {other:?}")).into()),
+    }
+}
+
+/// Positional `i`, which the grammar marks required (so present).
+fn required<'m>(m: &'m Matches, i: usize, name: &str) -> Result<&'m str, UsageError> {
+    m.positional(i)
+        .ok_or_else(|| UsageError(format!("missing <{name}>")))
 }

@@ -1,24 +1,21 @@
 use keel::container::{self, Context};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// table or json
-    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-    pub format: String,
-    /// container id
-    pub id: String,
-    /// options for ps(1) (default -ef)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub ps_args: Vec<String>,
-}
+use super::args::{Command, Matches, Opt, Pos};
 
-pub fn run(ctx: &Context, a: Args) -> anyhow::Result<i32> {
-    container::ps(
-        ctx,
-        &a.id,
-        a.format == "json",
-        &a.ps_args,
-        &mut std::io::stdout().lock(),
-    )?;
+pub const CMD: Command = Command {
+    name: "ps",
+    about: "processes of a container (ps(1) options after the id, default -ef)",
+    opts: &[Opt::value(
+        "format",
+        Some('f'),
+        "table or json (default table)",
+    )],
+    positionals: &[Pos::required("container-id"), Pos::rest("ps-options")],
+};
+
+pub fn run(ctx: &Context, m: &Matches) -> anyhow::Result<i32> {
+    let json = m.choice("format", &["table", "json"], "table")? == "json";
+    let id = super::required(m, 0, "container-id")?;
+    container::ps(ctx, id, json, &m.rest(1), &mut std::io::stdout().lock())?;
     Ok(0)
 }

@@ -1,26 +1,32 @@
 use keel::container::{self, Context, RunOptions};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub create: super::create::Args,
-    /// detach from the container's process
-    #[arg(short, long)]
-    pub detach: bool,
-    /// keep the container's state after it exits
-    #[arg(long)]
-    pub keep: bool,
-    /// do not become a subreaper
-    #[arg(long = "no-subreaper")]
-    pub no_subreaper: bool,
-}
+use super::args::{Command, Matches, Opt, Pos};
+use super::create::OPTS as CREATE;
 
-pub fn run(ctx: &Context, a: Args) -> anyhow::Result<i32> {
+pub const CMD: Command = Command {
+    name: "run",
+    about: "create and start a container",
+    opts: &[
+        CREATE[0],
+        CREATE[1],
+        CREATE[2],
+        CREATE[3],
+        CREATE[4],
+        CREATE[5],
+        Opt::switch("detach", Some('d'), "detach from the container's process"),
+        Opt::switch("keep", None, "keep the container's state after it exits"),
+        Opt::switch("no-subreaper", None, "do not become a subreaper"),
+    ],
+    positionals: &[Pos::required("container-id")],
+};
+
+pub fn run(ctx: &Context, m: &Matches) -> anyhow::Result<i32> {
+    let id = super::required(m, 0, "container-id")?;
     let opts = RunOptions {
-        create: a.create.options(),
-        detach: a.detach,
-        keep: a.keep,
-        no_subreaper: a.no_subreaper,
+        create: super::create::options(m)?,
+        detach: m.on("detach"),
+        keep: m.on("keep"),
+        no_subreaper: m.on("no-subreaper"),
     };
-    Ok(container::run(ctx, &a.create.id, &opts)?)
+    Ok(container::run(ctx, id, &opts)?)
 }

@@ -1,21 +1,29 @@
-use std::path::PathBuf;
-
 use keel::container::{self, TemplateOptions};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// bundle directory to write config.json into
-    #[arg(short, long)]
-    pub bundle: Option<PathBuf>,
-    /// a config for an unprivileged user (user namespace, no network ns)
-    #[arg(long)]
-    pub rootless: bool,
-}
+use super::args::{Command, Matches, Opt};
 
-pub fn run(a: Args) -> anyhow::Result<i32> {
+pub const CMD: Command = Command {
+    name: "spec",
+    about: "write a template config.json",
+    opts: &[
+        Opt::value(
+            "bundle",
+            Some('b'),
+            "bundle directory to write config.json into",
+        ),
+        Opt::switch(
+            "rootless",
+            None,
+            "a config for an unprivileged user (user namespace, no network ns)",
+        ),
+    ],
+    positionals: &[],
+};
+
+pub fn run(m: &Matches) -> anyhow::Result<i32> {
     container::write_template(&TemplateOptions {
-        bundle: a.bundle,
-        rootless: a.rootless,
+        bundle: m.path("bundle"),
+        rootless: m.on("rootless"),
     })?;
     Ok(0)
 }

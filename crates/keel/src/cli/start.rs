@@ -1,12 +1,15 @@
 use keel::container::{self, Context};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// container id
-    pub id: String,
-}
+use super::args::{Command, Matches, Pos};
 
-pub fn run(ctx: &Context, a: Args) -> anyhow::Result<i32> {
-    container::start(ctx, &a.id)?;
+pub const CMD: Command = Command {
+    name: "start",
+    about: "start a created container",
+    opts: &[],
+    positionals: &[Pos::required("container-id")],
+};
+
+pub fn run(ctx: &Context, m: &Matches) -> anyhow::Result<i32> {
+    container::start(ctx, super::required(m, 0, "container-id")?)?;
     Ok(0)
 }

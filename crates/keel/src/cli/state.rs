@@ -2,14 +2,17 @@ use std::io::Write;
 
 use keel::container::{self, Context};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// container id
-    pub id: String,
-}
+use super::args::{Command, Matches, Pos};
 
-pub fn run(ctx: &Context, a: Args) -> anyhow::Result<i32> {
-    let text = container::state(ctx, &a.id)?;
+pub const CMD: Command = Command {
+    name: "state",
+    about: "print a container's state JSON",
+    opts: &[],
+    positionals: &[Pos::required("container-id")],
+};
+
+pub fn run(ctx: &Context, m: &Matches) -> anyhow::Result<i32> {
+    let text = container::state(ctx, super::required(m, 0, "container-id")?)?;
     writeln!(std::io::stdout().lock(), "{text}")?;
     Ok(0)
 }

@@ -1,63 +1,54 @@
-use std::path::PathBuf;
-
 use keel::container::{self, Context, UpdateOptions};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// resources JSON file (`-` for stdin)
-    #[arg(short, long)]
-    pub resources: Option<PathBuf>,
-    #[arg(long)]
-    pub memory: Option<String>,
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<String>,
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    #[arg(long = "kernel-memory")]
-    pub kernel_memory: Option<String>,
-    #[arg(long = "cpu-share", alias = "cpu-shares")]
-    pub cpu_shares: Option<u64>,
-    #[arg(long = "cpu-period")]
-    pub cpu_period: Option<u64>,
-    #[arg(long = "cpu-quota")]
-    pub cpu_quota: Option<i64>,
-    #[arg(long = "cpu-rt-period")]
-    pub cpu_rt_period: Option<u64>,
-    #[arg(long = "cpu-rt-runtime")]
-    pub cpu_rt_runtime: Option<i64>,
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    #[arg(long = "cpuset-mems")]
-    pub cpuset_mems: Option<String>,
-    /// CPUs as a fraction (quota/period shorthand)
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    #[arg(long = "pids-limit")]
-    pub pids_limit: Option<i64>,
-    #[arg(long = "blkio-weight")]
-    pub blkio_weight: Option<u16>,
-    /// container id
-    pub id: String,
-}
+use super::args::{Command, Matches, Opt, Pos};
 
-pub fn run(ctx: &Context, a: Args) -> anyhow::Result<i32> {
+pub const CMD: Command = Command {
+    name: "update",
+    about: "change a container's resources",
+    opts: &[
+        Opt::value(
+            "resources",
+            Some('r'),
+            "resources JSON file (`-` for stdin)",
+        ),
+        Opt::value("memory", None, "memory limit (bytes, or 512m, 1g...)"),
+        Opt::value("memory-reservation", None, "memory soft limit"),
+        Opt::value("memory-swap", None, "memory + swap limit"),
+        Opt::value("kernel-memory", None, "accepted for compatibility"),
+        Opt::value("cpu-share", None, "CPU shares").aliases(&["cpu-shares"]),
+        Opt::value("cpu-period", None, "CFS period (µs)"),
+        Opt::value("cpu-quota", None, "CFS quota (µs)"),
+        Opt::value("cpu-rt-period", None, "realtime period (µs)"),
+        Opt::value("cpu-rt-runtime", None, "realtime runtime (µs)"),
+        Opt::value("cpuset-cpus", None, "CPUs allowed (0-3,5)"),
+        Opt::value("cpuset-mems", None, "memory nodes allowed"),
+        Opt::value("cpus", None, "CPUs as a fraction (quota/period shorthand)"),
+        Opt::value("pids-limit", None, "maximum number of processes"),
+        Opt::value("blkio-weight", None, "block IO weight (10-1000)"),
+    ],
+    positionals: &[Pos::required("container-id")],
+};
+
+pub fn run(ctx: &Context, m: &Matches) -> anyhow::Result<i32> {
+    let id = super::required(m, 0, "container-id")?;
+    let text = |n: &str| m.last(n).map(str::to_string);
     let opts = UpdateOptions {
-        resources: a.resources,
-        memory: a.memory,
-        memory_reservation: a.memory_reservation,
-        memory_swap: a.memory_swap,
-        kernel_memory: a.kernel_memory,
-        cpu_shares: a.cpu_shares,
-        cpu_period: a.cpu_period,
-        cpu_quota: a.cpu_quota,
-        cpu_rt_period: a.cpu_rt_period,
-        cpu_rt_runtime: a.cpu_rt_runtime,
-        cpuset_cpus: a.cpuset_cpus,
-        cpuset_mems: a.cpuset_mems,
-        cpus: a.cpus,
-        pids_limit: a.pids_limit,
-        blkio_weight: a.blkio_weight,
+        resources: m.path("resources"),
+        memory: text("memory"),
+        memory_reservation: text("memory-reservation"),
+        memory_swap: text("memory-swap"),
+        kernel_memory: text("kernel-memory"),
+        cpu_shares: m.parsed("cpu-share")?,
+        cpu_period: m.parsed("cpu-period")?,
+        cpu_quota: m.parsed("cpu-quota")?,
+        cpu_rt_period: m.parsed("cpu-rt-period")?,
+        cpu_rt_runtime: m.parsed("cpu-rt-runtime")?,
+        cpuset_cpus: text("cpuset-cpus"),
+        cpuset_mems: text("cpuset-mems"),
+        cpus: m.parsed("cpus")?,
+        pids_limit: m.parsed("pids-limit")?,
+        blkio_weight: m.parsed("blkio-weight")?,
     };
-    container::update(ctx, &a.id, &opts)?;
+    container::update(ctx, id, &opts)?;
     Ok(0)
 }
