@@ -169,7 +169,7 @@ pub(super) fn launch(
     // SAFETY: keel is single-threaded; the child runs init::run, which ends
     // in execve or _exit.
     let forked = unsafe { spawn::clone(plan.clone_flags, cgroup_fd.as_ref().map(|f| f.as_fd())) };
-    let (pid, pidfd, in_cgroup) = match forked {
+    let (mut pid, mut pidfd, in_cgroup) = match forked {
         Ok(Forked::Child) => init::run(&cfg, &child),
         Ok(Forked::Parent {
             pid,
@@ -189,18 +189,28 @@ pub(super) fn launch(
     if let Some(r) = restore {
         r.undo()?;
     }
-    if plan.new_user {
+    if plan.new_user && !plan.staged {
         write_id_maps(pid, &spec)?;
     }
     if !in_cgroup {
         manager.add_pid(pid)?;
     }
-    crate::process::netdev::move_all(&spec, pid)?;
+    if !plan.staged {
+        crate::process::netdev::move_all(&spec, pid)?;
+    }
     log::debug(|| "pid added to cgroup".into());
-    state.pid = pid;
     parent
         .send(&Msg::Proceed { host_pid: pid }, None)
         .map_err(Error::io("sync with init"))?;
+    if plan.staged {
+        (pid, pidfd) = serve_staged(&parent, pid, pidfd, &spec, &mut guard)?;
+        crate::process::netdev::move_all(&spec, pid)?;
+        log::debug(|| format!("staged namespaces ready, init is {pid}"));
+        parent
+            .send(&Msg::Proceed { host_pid: pid }, None)
+            .map_err(Error::io("sync with init"))?;
+    }
+    state.pid = pid;
     let console = serve_init(&parent, &state, &spec, opts.console_socket.as_deref())?;
     log::debug(|| "init ready".into());
     state.pid_start = crate::state::pid_start_time(pid).unwrap_or(0);
@@ -292,6 +302,68 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<(), Error> {
         )))?;
     }
     Ok(())
+}
+
+/// The parent's side of staged namespaces (see `process::staged`): write the
+/// id maps of the child's new user namespace, then learn which process is
+/// the container's init. After a second fork, the intermediate is reaped
+/// and the init (our child too, by `CLONE_PARENT`) replaces it.
+fn serve_staged(
+    chan: &Channel,
+    child: i32,
+    pidfd: OwnedFd,
+    spec: &Spec,
+    guard: &mut Cleanup,
+) -> Result<(i32, OwnedFd), Error> {
+    loop {
+        let msg = match chan.recv().map_err(Error::io("sync with init"))? {
+            Some((m, _)) => m,
+            None => return Err(Error::Invalid("container init exited during setup".into())),
+        };
+        match msg {
+            Msg::MapIds => {
+                if let Err(e) = write_id_maps(child, spec) {
+                    let report = crate::process::sync::ChildError::from_error(&e);
+                    let _ = chan.send(&Msg::Failed(report), None);
+                    return Err(e);
+                }
+                chan.send(&Msg::IdsMapped, None)
+                    .map_err(Error::io("sync with init"))?;
+            }
+            Msg::Init { pid: None } => return Ok((child, pidfd)),
+            Msg::Init { pid: Some(init) } => return adopt_init(child, init, guard),
+            Msg::Failed(e) => return Err(Error::Child(e)),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "unexpected message from init: {other:?}"
+                )))
+            }
+        }
+    }
+}
+
+/// Reap the intermediate `child`, and make `init` (its child, reparented to
+/// us from birth) the container's process.
+fn adopt_init(child: i32, init: i32, guard: &mut Cleanup) -> Result<(i32, OwnedFd), Error> {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, which exits right after reporting.
+    let r = unsafe { libc::waitpid(child, &mut status, 0) };
+    if r != child {
+        return Err(Error::io("waiting for the intermediate process")(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    guard.pid = init;
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(Error::Invalid(
+            "the process forking the container's init failed".into(),
+        ));
+    }
+    let pid = rustix::process::Pid::from_raw(init)
+        .ok_or_else(|| Error::Invalid(format!("invalid init pid {init}")))?;
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        .map_err(Error::errno("pidfd_open of the container's init"))?;
+    Ok((init, pidfd))
 }
 
 /// The parent's side of init's setup: hooks, console, seccomp listener,

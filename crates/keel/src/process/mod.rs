@@ -1,4 +1,4 @@
-//! Process creation: the one clone, the parent↔child protocol, the
+//! Process creation: the one clone (and the staged namespaces' second fork), the parent↔child protocol, the
 //! container's init sequence and the `exec` child.
 
 pub mod exec;
@@ -9,6 +9,7 @@ pub mod mempolicy;
 pub mod namespaces;
 pub mod netdev;
 pub mod spawn;
+pub mod staged;
 pub mod sync;
 
 /// Errors in the child (sent to the parent as a [`sync::ChildError`]).
