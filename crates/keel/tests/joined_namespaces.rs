@@ -109,12 +109,22 @@ fn set_ns(c: &mut Value, ns: Value) {
 /// New user (0 → 100000), pid, mount, uts, ipc and cgroup namespaces, the
 /// network namespace joined by path.
 fn userns_in_netns(args: &[&str], netns: &NetNs) -> berth_testkit::Bundle {
+    userns_in_netns_with(args, netns, |_| {})
+}
+
+/// [`userns_in_netns`] with more config edits.
+fn userns_in_netns_with(
+    args: &[&str],
+    netns: &NetNs,
+    edit: impl FnOnce(&mut Value),
+) -> berth_testkit::Bundle {
     bundle_with(args, |c| {
         set_ns(c, json!({"type": "network", "path": netns.path()}));
         set_ns(c, json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         drop_sys_mounts(c);
+        edit(c);
     })
 }
 
@@ -186,6 +196,40 @@ fn staged_init_is_the_container_process_for_kill_and_delete() {
     );
     let left: Vec<_> = cgroups.iter().filter(|d| d.exists()).collect();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
+
+#[test]
+fn staged_namespaces_keep_the_time_and_cgroup_namespace_rules() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let rt = Runtime::new();
+    if !rt.is_keel() {
+        // runc 1.1 has no time namespace support.
+        return;
+    }
+    let netns = NetNs::new();
+    let script = "cut -d. -f1 /proc/uptime; cut -d: -f3 /proc/self/cgroup | sort -u; echo pid=$$";
+    let b = userns_in_netns_with(&["sh", "-c", script], &netns, |c| {
+        set_ns(c, json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1000000}});
+    });
+    let out = rt.run_bundle(&b);
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    // /proc/uptime reads CLOCK_BOOTTIME: the offset was written before init
+    // entered the time namespace.
+    let uptime: u64 = lines[0].parse().unwrap();
+    let host: u64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(uptime >= host + 999_000, "host {host}: {out:#?}");
+    // The cgroup namespace was made once init was in its cgroup.
+    assert_eq!(&lines[1..], ["/", "pid=1"], "{out:#?}");
 }
 
 #[test]
