@@ -181,6 +181,7 @@ fn staged_init_is_the_container_process_for_kill_and_delete() {
     let cgroups = cgroup_dirs(pid);
     assert!(!cgroups.is_empty());
     assert!(cgroups.iter().all(|d| d.is_dir()), "{cgroups:?}");
+    assert!(find_dir(Path::new("/sys/fs/cgroup/pids"), &c.id, 3).is_some());
     c.start().assert_success();
     assert_eq!(c.status(), "running");
     c.cmd("kill", &[], &["KILL"]).assert_success();
@@ -301,4 +302,51 @@ fn new_pid_namespace_inside_a_joined_user_namespace() {
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
     let ino = ns_ino(&holder.path()).to_string();
     assert_eq!(words, ["pid=1", "sh", &ino, "0", "0", "1", "0"], "{out:#?}");
+}
+
+#[test]
+fn staged_setup_failures_are_reported_and_leave_nothing() {
+    if !berth_testkit::require_root() {
+        return;
+    }
+    let netns = NetNs::new();
+    let rt = Runtime::new();
+    // Fails in the parent, while it writes the maps (overlapping ranges).
+    let overlap = userns_in_netns_with(&["true"], &netns, |c| {
+        c["linux"]["uidMappings"] = json!([
+            {"containerID": 0, "hostID": 100000, "size": 10},
+            {"containerID": 5, "hostID": 200000, "size": 10}
+        ]);
+    });
+    // Fails in the forked init, after the staged namespaces.
+    let missing = userns_in_netns(&["/no/such/program"], &netns);
+    for (bundle, want) in [(overlap, "uid_map"), (missing, "/no/such/program")] {
+        let c = rt.container("stagedfail");
+        let err = c.create(&bundle, &[]).assert_failure().to_owned();
+        if rt.is_keel() {
+            assert!(err.contains(want), "{err}");
+        }
+        assert!(c.state().is_none(), "{} is still known", c.id);
+        let left = find_dir(Path::new("/sys/fs/cgroup/pids"), &c.id, 3);
+        assert!(left.is_none(), "cgroup left behind: {left:?}");
+    }
+}
+
+/// A directory named `name` at most `depth` levels below `dir`.
+fn find_dir(dir: &Path, name: &str, depth: u32) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if !p.is_dir() {
+            continue;
+        }
+        if e.file_name() == name {
+            return Some(p);
+        }
+        if depth > 1 {
+            if let Some(found) = find_dir(&p, name, depth - 1) {
+                return Some(found);
+            }
+        }
+    }
+    None
 }

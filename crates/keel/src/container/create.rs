@@ -359,6 +359,13 @@ fn adopt_init(child: i32, init: i32, guard: &mut Cleanup) -> Result<(i32, OwnedF
             "the process forking the container's init failed".into(),
         ));
     }
+    // Our own child, still running: then the pid cannot have been reused.
+    // SAFETY: non-blocking waitpid on a pid we only query.
+    if unsafe { libc::waitpid(init, &mut status, libc::WNOHANG) } != 0 {
+        return Err(Error::Invalid(format!(
+            "the container's init {init} is not a running child of keel"
+        )));
+    }
     let pid = rustix::process::Pid::from_raw(init)
         .ok_or_else(|| Error::Invalid(format!("invalid init pid {init}")))?;
     let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())

@@ -1,5 +1,6 @@
-//! Process creation: the one clone (and the staged namespaces' second fork), the parent↔child protocol, the
-//! container's init sequence and the `exec` child.
+//! Process creation: the one clone (plus the second fork of staged
+//! namespaces), the parent↔child protocol, the container's init sequence and
+//! the `exec` child.
 
 pub mod exec;
 pub mod fds;

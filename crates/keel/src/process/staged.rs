@@ -13,8 +13,8 @@
 //!    grandchild is PID 1 and goes on as the container's init, the
 //!    intermediate reports its pid and exits.
 //!
-//! The fast path (no joins, or no new user/pid namespace after them) never
-//! comes here: one clone, no extra fork.
+//! Every other spec keeps the fast path ([`Plan::staged`] is false): one
+//! clone that creates the namespaces, no extra fork, no extra messages.
 
 use super::init::wait_proceed;
 use super::namespaces::Plan;
