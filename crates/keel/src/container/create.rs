@@ -316,7 +316,7 @@ fn serve_staged(
     guard: &mut Cleanup,
 ) -> Result<(i32, OwnedFd), Error> {
     loop {
-        let msg = match chan.recv().map_err(Error::io("sync with init"))? {
+        let msg = match recv_unless_dead(chan, &pidfd)? {
             Some((m, _)) => m,
             None => return Err(Error::Invalid("container init exited during setup".into())),
         };
@@ -338,6 +338,35 @@ fn serve_staged(
                     "unexpected message from init: {other:?}"
                 )))
             }
+        }
+    }
+}
+
+/// The next message, or `None` once the child has exited without sending
+/// one: after the second fork the grandchild keeps the channel open, so a
+/// killed intermediate would otherwise leave us waiting forever.
+fn recv_unless_dead(
+    chan: &Channel,
+    child: &OwnedFd,
+) -> Result<Option<(Msg, Option<OwnedFd>)>, Error> {
+    use rustix::event::{PollFd, PollFlags};
+    let sock = chan.fd();
+    loop {
+        let mut fds = [
+            PollFd::new(&sock, PollFlags::IN),
+            PollFd::new(child, PollFlags::IN),
+        ];
+        match rustix::event::poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::errno("poll")(e)),
+        }
+        // A message sent before exiting is read first.
+        if !fds[0].revents().is_empty() {
+            return chan.recv().map_err(Error::io("sync with init"));
+        }
+        if !fds[1].revents().is_empty() {
+            return Ok(None);
         }
     }
 }
