@@ -203,7 +203,7 @@ pub(super) fn launch(
         .send(&Msg::Proceed { host_pid: pid }, None)
         .map_err(Error::io("sync with init"))?;
     if plan.staged {
-        (pid, pidfd) = serve_staged(&parent, pid, pidfd, &spec, &mut guard)?;
+        (pid, pidfd) = super::staged::serve(&parent, pid, pidfd, &spec, &mut guard.pid)?;
         crate::process::netdev::move_all(&spec, pid)?;
         log::debug(|| format!("staged namespaces ready, init is {pid}"));
         parent
@@ -284,7 +284,7 @@ fn make_fifo(dir: &ContainerDir) -> Result<OwnedFd, Error> {
 }
 
 /// The parent writes the child's uid/gid maps (root needs no setgroups deny).
-fn write_id_maps(pid: i32, spec: &Spec) -> Result<(), Error> {
+pub(super) fn write_id_maps(pid: i32, spec: &Spec) -> Result<(), Error> {
     let linux = spec.linux().as_ref();
     let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.into_iter()
@@ -302,104 +302,6 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<(), Error> {
         )))?;
     }
     Ok(())
-}
-
-/// The parent's side of staged namespaces (see `process::staged`): write the
-/// id maps of the child's new user namespace, then learn which process is
-/// the container's init. After a second fork, the intermediate is reaped
-/// and the init (our child too, by `CLONE_PARENT`) replaces it.
-fn serve_staged(
-    chan: &Channel,
-    child: i32,
-    pidfd: OwnedFd,
-    spec: &Spec,
-    guard: &mut Cleanup,
-) -> Result<(i32, OwnedFd), Error> {
-    loop {
-        let msg = match recv_unless_dead(chan, &pidfd)? {
-            Some((m, _)) => m,
-            None => return Err(Error::Invalid("container init exited during setup".into())),
-        };
-        match msg {
-            Msg::MapIds => {
-                if let Err(e) = write_id_maps(child, spec) {
-                    let report = crate::process::sync::ChildError::from_error(&e);
-                    let _ = chan.send(&Msg::Failed(report), None);
-                    return Err(e);
-                }
-                chan.send(&Msg::IdsMapped, None)
-                    .map_err(Error::io("sync with init"))?;
-            }
-            Msg::Init { pid: None } => return Ok((child, pidfd)),
-            Msg::Init { pid: Some(init) } => return adopt_init(child, init, guard),
-            Msg::Failed(e) => return Err(Error::Child(e)),
-            other => {
-                return Err(Error::Invalid(format!(
-                    "unexpected message from init: {other:?}"
-                )))
-            }
-        }
-    }
-}
-
-/// The next message, or `None` once the child has exited without sending
-/// one: after the second fork the grandchild keeps the channel open, so a
-/// killed intermediate would otherwise leave us waiting forever.
-fn recv_unless_dead(
-    chan: &Channel,
-    child: &OwnedFd,
-) -> Result<Option<(Msg, Option<OwnedFd>)>, Error> {
-    use rustix::event::{PollFd, PollFlags};
-    let sock = chan.fd();
-    loop {
-        let mut fds = [
-            PollFd::new(&sock, PollFlags::IN),
-            PollFd::new(child, PollFlags::IN),
-        ];
-        match rustix::event::poll(&mut fds, None) {
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(Error::errno("poll")(e)),
-        }
-        // A message sent before exiting is read first.
-        if !fds[0].revents().is_empty() {
-            return chan.recv().map_err(Error::io("sync with init"));
-        }
-        if !fds[1].revents().is_empty() {
-            return Ok(None);
-        }
-    }
-}
-
-/// Reap the intermediate `child`, and make `init` (its child, reparented to
-/// us from birth) the container's process.
-fn adopt_init(child: i32, init: i32, guard: &mut Cleanup) -> Result<(i32, OwnedFd), Error> {
-    let mut status = 0;
-    // SAFETY: waitpid on our own child, which exits right after reporting.
-    let r = unsafe { libc::waitpid(child, &mut status, 0) };
-    if r != child {
-        return Err(Error::io("waiting for the intermediate process")(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    guard.pid = init;
-    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        return Err(Error::Invalid(
-            "the process forking the container's init failed".into(),
-        ));
-    }
-    // Our own child, still running: then the pid cannot have been reused.
-    // SAFETY: non-blocking waitpid on a pid we only query.
-    if unsafe { libc::waitpid(init, &mut status, libc::WNOHANG) } != 0 {
-        return Err(Error::Invalid(format!(
-            "the container's init {init} is not a running child of keel"
-        )));
-    }
-    let pid = rustix::process::Pid::from_raw(init)
-        .ok_or_else(|| Error::Invalid(format!("invalid init pid {init}")))?;
-    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
-        .map_err(Error::errno("pidfd_open of the container's init"))?;
-    Ok((init, pidfd))
 }
 
 /// The parent's side of init's setup: hooks, console, seccomp listener,
