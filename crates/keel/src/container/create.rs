@@ -169,7 +169,7 @@ pub(super) fn launch(
     // SAFETY: keel is single-threaded; the child runs init::run, which ends
     // in execve or _exit.
     let forked = unsafe { spawn::clone(plan.clone_flags, cgroup_fd.as_ref().map(|f| f.as_fd())) };
-    let (pid, pidfd, in_cgroup) = match forked {
+    let (mut pid, mut pidfd, in_cgroup) = match forked {
         Ok(Forked::Child) => init::run(&cfg, &child),
         Ok(Forked::Parent {
             pid,
@@ -189,18 +189,28 @@ pub(super) fn launch(
     if let Some(r) = restore {
         r.undo()?;
     }
-    if plan.new_user {
+    if plan.new_user && !plan.staged {
         write_id_maps(pid, &spec)?;
     }
     if !in_cgroup {
         manager.add_pid(pid)?;
     }
-    crate::process::netdev::move_all(&spec, pid)?;
+    if !plan.staged {
+        crate::process::netdev::move_all(&spec, pid)?;
+    }
     log::debug(|| "pid added to cgroup".into());
-    state.pid = pid;
     parent
         .send(&Msg::Proceed { host_pid: pid }, None)
         .map_err(Error::io("sync with init"))?;
+    if plan.staged {
+        (pid, pidfd) = super::staged::serve(&parent, pid, pidfd, &spec, &mut guard.pid)?;
+        crate::process::netdev::move_all(&spec, pid)?;
+        log::debug(|| format!("staged namespaces ready, init is {pid}"));
+        parent
+            .send(&Msg::Proceed { host_pid: pid }, None)
+            .map_err(Error::io("sync with init"))?;
+    }
+    state.pid = pid;
     let console = serve_init(&parent, &state, &spec, opts.console_socket.as_deref())?;
     log::debug(|| "init ready".into());
     state.pid_start = crate::state::pid_start_time(pid).unwrap_or(0);
@@ -274,7 +284,7 @@ fn make_fifo(dir: &ContainerDir) -> Result<OwnedFd, Error> {
 }
 
 /// The parent writes the child's uid/gid maps (root needs no setgroups deny).
-fn write_id_maps(pid: i32, spec: &Spec) -> Result<(), Error> {
+pub(super) fn write_id_maps(pid: i32, spec: &Spec) -> Result<(), Error> {
     let linux = spec.linux().as_ref();
     let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.into_iter()

@@ -11,6 +11,7 @@ mod pause;
 mod ps;
 mod run;
 mod signal;
+mod staged;
 mod start;
 mod supervise;
 mod template;

@@ -60,8 +60,12 @@ fn steps(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Infallible, Error> {
     let spec = cfg.spec;
     let process = cfg.process;
     early_setup(cfg)?;
-    let host_pid = wait_proceed(chan)?;
-    cfg.namespaces.enter_child()?;
+    let mut host_pid = wait_proceed(chan)?;
+    if cfg.namespaces.staged {
+        host_pid = super::staged::enter(cfg.namespaces, chan)?;
+    } else {
+        cfg.namespaces.enter_child()?;
+    }
     become_root_in_userns(cfg.namespaces.new_user);
     new_session()?;
     join_keyring(cfg);

@@ -1,5 +1,6 @@
-//! Process creation: the one clone, the parent↔child protocol, the
-//! container's init sequence and the `exec` child.
+//! Process creation: the one clone (plus the second fork of staged
+//! namespaces), the parent↔child protocol, the container's init sequence and
+//! the `exec` child.
 
 pub mod exec;
 pub mod fds;
@@ -9,6 +10,7 @@ pub mod mempolicy;
 pub mod namespaces;
 pub mod netdev;
 pub mod spawn;
+pub mod staged;
 pub mod sync;
 
 /// Errors in the child (sent to the parent as a [`sync::ChildError`]).

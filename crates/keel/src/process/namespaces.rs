@@ -2,6 +2,11 @@
 //! clone; existing ones (given by path) are joined, pid and time by the
 //! parent before the clone (they only affect children), the others by the
 //! child right after it.
+//!
+//! When a user namespace is joined by path, or a new one must come after
+//! joins by path, the clone creates nothing (the *staged* path, see
+//! [`super::staged`]): the child joins, makes its user namespace, unshares
+//! the rest, and forks once more when a new pid namespace is wanted.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -23,6 +28,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// unshare of several namespaces at once failed
+    #[error("cannot create the new {names} namespaces")]
+    Unshare {
+        names: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// setns/unshare failed
     #[error("cannot {what} the {kind} namespace")]
     Enter {
@@ -31,9 +43,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// a combination keel does not implement
-    #[error("linux.namespaces: {0}")]
-    Unsupported(String),
     /// linux.timeOffsets could not be written
     #[error("cannot set linux.timeOffsets")]
     TimeOffsets(#[source] std::io::Error),
@@ -55,11 +64,16 @@ pub struct Plan {
     pub parent_joins: Vec<Join>,
     /// joined by the child (user first)
     pub child_joins: Vec<Join>,
-    /// unshared by the child after its joins (cgroup, and the rest when the
-    /// user namespace is joined rather than new)
+    /// unshared by the child after its joins (cgroup, and on the staged
+    /// path every new namespace but user, pid and time)
     pub child_unshare: u64,
     /// a new user namespace: the parent writes the id maps
     pub new_user: bool,
+    /// the clone creates nothing; the child joins, then creates its user
+    /// namespace (asking the parent for the maps), then the rest
+    pub staged: bool,
+    /// on the staged path: a new pid namespace, which takes a second fork
+    pub fork_pid: bool,
     /// a new time namespace: the parent unshares it and writes the offsets
     pub new_time: bool,
 }
@@ -117,20 +131,12 @@ pub fn plan(spec: &Spec) -> Result<Plan, Error> {
     let cgroup = flag(LinuxNamespaceType::Cgroup);
     let time = flag(LinuxNamespaceType::Time);
     let pid = flag(LinuxNamespaceType::Pid);
-    if p.new_user && !p.child_joins.is_empty() {
-        return Err(Error::Unsupported(format!(
-            "joining the {} namespace by path together with a new user namespace is not supported",
-            ns_name(p.child_joins[0].typ)
-        )));
-    }
-    if user_joined {
-        if new_flags & pid != 0 {
-            return Err(Error::Unsupported(
-                "a new pid namespace inside a user namespace joined by path is not supported"
-                    .into(),
-            ));
-        }
-        p.child_unshare = new_flags & !time;
+    // A namespace created by the clone would belong to the host's user
+    // namespace, or be unable to follow the joins: stage them instead.
+    p.staged = user_joined || (p.new_user && !p.child_joins.is_empty());
+    if p.staged {
+        p.fork_pid = new_flags & pid != 0;
+        p.child_unshare = new_flags & !(time | pid | flag(LinuxNamespaceType::User));
         p.clone_flags = 0;
     } else {
         // The cgroup namespace is unshared once the child is in its cgroup;
@@ -183,22 +189,65 @@ impl Plan {
         Ok(Some(Restore { saved }))
     }
 
-    /// Child, right after Proceed: join by path (user first), then unshare
+    /// Child, right after Proceed (fast path): join by path, then unshare
     /// what the clone could not create.
     pub fn enter_child(&self) -> Result<(), Error> {
+        self.join_child()?;
+        self.unshare_rest()
+    }
+
+    /// Child: join the namespaces given by path (user first).
+    pub fn join_child(&self) -> Result<(), Error> {
         for j in &self.child_joins {
             setns(j.typ, j.fd.as_fd(), "join")?;
         }
-        if self.child_unshare != 0 {
-            let flags = UnshareFlags::from_bits_retain(self.child_unshare as u32);
-            unshare(flags).map_err(|e| Error::Enter {
-                what: "create",
-                kind: "cgroup",
-                source: e.into(),
-            })?;
-        }
         Ok(())
     }
+
+    /// Child on the staged path: create the new user namespace.
+    pub fn unshare_user(&self) -> Result<(), Error> {
+        unshare(UnshareFlags::NEWUSER).map_err(|e| Error::Enter {
+            what: "create",
+            kind: "user",
+            source: e.into(),
+        })
+    }
+
+    /// Child: unshare [`Plan::child_unshare`], plus pid when
+    /// [`Plan::fork_pid`] (it applies to the next child only).
+    pub fn unshare_rest(&self) -> Result<(), Error> {
+        let mut bits = self.child_unshare;
+        if self.fork_pid {
+            bits |= flag(LinuxNamespaceType::Pid);
+        }
+        if bits == 0 {
+            return Ok(());
+        }
+        unshare(UnshareFlags::from_bits_retain(bits as u32)).map_err(|e| Error::Unshare {
+            names: names(bits),
+            source: e.into(),
+        })
+    }
+}
+
+/// "mount, network" for a set of CLONE_NEW* bits.
+fn names(bits: u64) -> String {
+    use LinuxNamespaceType as T;
+    [
+        T::Mount,
+        T::Cgroup,
+        T::Uts,
+        T::Ipc,
+        T::User,
+        T::Pid,
+        T::Network,
+        T::Time,
+    ]
+    .into_iter()
+    .filter(|t| bits & flag(*t) != 0)
+    .map(ns_name)
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 impl Restore {
@@ -305,5 +354,46 @@ mod tests {
         assert_eq!(p.parent_joins.len(), 1);
         assert_eq!(p.child_joins.len(), 1);
         assert_eq!(p.clone_flags, libc::CLONE_NEWNS as u64);
+    }
+
+    #[test]
+    fn new_user_ns_with_a_joined_netns_is_staged() {
+        let p = plan(&spec(serde_json::json!([
+            {"type": "user"}, {"type": "pid"}, {"type": "mount"}, {"type": "cgroup"},
+            {"type": "network", "path": "/proc/self/ns/net"}
+        ])))
+        .unwrap();
+        assert!(p.staged && p.new_user && p.fork_pid);
+        assert_eq!(p.clone_flags, 0);
+        assert_eq!(
+            p.child_unshare,
+            (libc::CLONE_NEWNS | libc::CLONE_NEWCGROUP) as u64
+        );
+        assert_eq!(names(p.child_unshare), "mount, cgroup");
+    }
+
+    #[test]
+    fn new_pid_ns_in_a_joined_user_ns_forks() {
+        let p = plan(&spec(serde_json::json!([
+            {"type": "user", "path": "/proc/self/ns/user"}, {"type": "pid"}, {"type": "uts"}
+        ])))
+        .unwrap();
+        assert!(p.staged && p.fork_pid && !p.new_user);
+        assert_eq!(p.child_joins[0].typ, LinuxNamespaceType::User);
+        assert_eq!(p.child_unshare, libc::CLONE_NEWUTS as u64);
+    }
+
+    #[test]
+    fn new_user_ns_without_joins_stays_on_the_fast_path() {
+        let p = plan(&spec(serde_json::json!([
+            {"type": "user"}, {"type": "pid"}, {"type": "time", "path": "/proc/self/ns/time"}
+        ])))
+        .unwrap();
+        assert!(!p.staged && !p.fork_pid);
+        assert_eq!(p.parent_joins.len(), 1);
+        assert_eq!(
+            p.clone_flags,
+            (libc::CLONE_NEWUSER | libc::CLONE_NEWPID) as u64
+        );
     }
 }

@@ -37,7 +37,8 @@ pub enum Forked {
 }
 
 /// Clone the calling process (fork semantics: copied memory, same stack)
-/// with the extra `flags` (CLONE_NEW*), into `cgroup` when possible.
+/// with the extra `flags` (CLONE_NEW*, or CLONE_PARENT), into `cgroup` when
+/// possible.
 ///
 /// # Safety
 /// The caller must be single-threaded, and the child must only run code that
@@ -51,6 +52,11 @@ pub unsafe fn clone(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> std::io::Resu
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
+    if flags & libc::CLONE_PARENT as u64 != 0 {
+        // clone3 wants no exit signal with CLONE_PARENT: the child gets
+        // ours (SIGCHLD) and reports to our parent.
+        args.exit_signal = 0;
+    }
     if let Some(cg) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = cg.as_raw_fd() as u64;

@@ -5,6 +5,12 @@
 //!
 //! ```text
 //! P → C  Proceed{host_pid}     ids mapped, cgroup joined
+//!   staged namespaces only (see `staged.rs`):
+//!   C → P  MapIds              (new user namespace) write my uid/gid maps
+//!   P → C  IdsMapped
+//!   C → P  Init{pid}           namespaces final; init is `pid` (a second
+//!                              fork, for a new pid ns) or me (`None`)
+//!   P → C  Proceed{host_pid}   init's host pid, net devices moved
 //! C → P  RunHooks              (only when prestart/createRuntime hooks exist)
 //! P → C  HooksDone
 //! C → P  Console + fd          (only with process.terminal)
@@ -31,6 +37,13 @@ use rustix::net::{
 pub enum Msg {
     /// parent → child: user ids mapped and cgroup joined; the child's host pid
     Proceed { host_pid: i32 },
+    /// child → parent: my new user namespace exists, write its id maps
+    MapIds,
+    /// parent → child: the id maps are written
+    IdsMapped,
+    /// child → parent: the namespaces are final; the container's init is
+    /// the host pid given (the second fork's child), or the sender
+    Init { pid: Option<i32> },
     /// child → parent: mounts done, run prestart and createRuntime hooks now
     RunHooks,
     /// parent → child: those hooks succeeded
