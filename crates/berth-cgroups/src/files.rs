@@ -182,6 +182,13 @@ pub(crate) fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 /// missing dir is fine; EBUSY (the kernel still tearing down exited tasks) is
 /// retried for about a second.
 pub(crate) fn remove_tree(dir: &Path) -> Result<()> {
+    // The usual cgroup is a leaf whose processes are gone: one rmdir, no
+    // listing. Otherwise (child cgroups, EBUSY while tasks exit) walk it.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     for child in subdirs(dir)? {
         remove_tree(&child)?;
     }
