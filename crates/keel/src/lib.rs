@@ -10,6 +10,7 @@ pub mod container;
 pub mod hooks;
 pub mod log;
 pub mod process;
+pub mod rdt;
 pub mod rootfs;
 pub mod security;
 pub mod spec;

@@ -90,6 +90,9 @@ pub struct State {
     pub annotations: HashMap<String, String>,
     /// the container's cgroup(s), once resolved
     pub cgroup: Option<berth_cgroups::Manager>,
+    /// the container's resctrl group (`linux.intelRdt`)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdt: Option<crate::rdt::Group>,
     /// the configuration the container was created from
     pub spec: Spec,
 }

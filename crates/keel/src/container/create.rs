@@ -86,9 +86,10 @@ pub(super) fn launch(
     }
     // Bad process values fail here, before any namespace, mount or cgroup.
     security::validate(&process, &spec)?;
-    check_intel_rdt(&spec)?;
     let dir = ctx.root.create(id)?;
     let mut guard = Cleanup::new(dir.path().to_owned());
+    let rdt = resctrl_group(&spec, id)?;
+    guard.rdt = rdt.clone();
     let annotations: HashMap<String, String> = spec.annotations().clone().unwrap_or_default();
     let linux = spec.linux().as_ref();
     let cgroups_path = linux
@@ -114,6 +115,7 @@ pub(super) fn launch(
         owner: String::new(),
         annotations,
         cgroup: Some(manager.clone()),
+        rdt,
         spec: with_resources(&spec, &resources),
     };
     // Written before anything exists, so `delete --force` can clean up
@@ -210,6 +212,9 @@ pub(super) fn launch(
             .send(&Msg::Proceed { host_pid: pid }, None)
             .map_err(Error::io("sync with init"))?;
     }
+    if let Some(g) = &state.rdt {
+        crate::rdt::add(g, pid)?;
+    }
     state.pid = pid;
     let console = serve_init(&parent, &state, &spec, opts.console_socket.as_deref())?;
     log::debug(|| "init ready".into());
@@ -231,25 +236,14 @@ pub(super) fn launch(
     })
 }
 
-/// `linux.intelRdt` needs resctrl; keel does not make resctrl groups yet,
-/// so a spec that asks for one fails here instead of being ignored.
-fn check_intel_rdt(spec: &Spec) -> Result<(), Error> {
-    if spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.intel_rdt().as_ref())
-        .is_none()
-    {
-        return Ok(());
-    }
-    const RDTGROUP_SUPER_MAGIC: u64 = 0x0765_5821;
-    let mounted = rustix::fs::statfs("/sys/fs/resctrl")
-        .is_ok_and(|s| s.f_type as u64 == RDTGROUP_SUPER_MAGIC);
-    Err(Error::Invalid(if mounted {
-        "linux.intelRdt is set but keel does not support resctrl groups yet".into()
-    } else {
-        "linux.intelRdt is set but resctrl is not mounted at /sys/fs/resctrl".into()
-    }))
+/// `linux.intelRdt`: find or make the resctrl group, before the process
+/// exists (a missing resctrl or a conflicting group fails create here).
+fn resctrl_group(spec: &Spec, id: &str) -> Result<Option<crate::rdt::Group>, Error> {
+    let Some(rdt) = spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) else {
+        return Ok(None);
+    };
+    let root = crate::rdt::mount_point().ok_or(crate::rdt::Error::NotMounted)?;
+    Ok(Some(crate::rdt::setup(&root, rdt, id)?))
 }
 
 fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf, Error> {
@@ -379,6 +373,7 @@ struct Cleanup {
     dir: PathBuf,
     pid: i32,
     manager: Option<Manager>,
+    rdt: Option<crate::rdt::Group>,
 }
 
 impl Cleanup {
@@ -388,6 +383,7 @@ impl Cleanup {
             dir,
             pid: 0,
             manager: None,
+            rdt: None,
         }
     }
 }
@@ -407,6 +403,9 @@ impl Drop for Cleanup {
         if let Some(m) = &self.manager {
             let _ = m.kill_all(libc::SIGKILL);
             super::delete::remove_cgroup(m);
+        }
+        if let Some(g) = &self.rdt {
+            crate::rdt::remove(g);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

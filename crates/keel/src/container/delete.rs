@@ -61,6 +61,9 @@ pub(super) fn destroy(dir: ContainerDir, st: &State, status: Status) -> Result<(
         remove_cgroup(m);
         log::debug(|| "cgroup removed".into());
     }
+    if let Some(g) = &st.rdt {
+        crate::rdt::remove(g);
+    }
     if let Some(h) = st.spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()) {
         if let Err(e) = hooks::run_all("poststop", Some(h), &super::hook_state(st, Status::Stopped))
         {

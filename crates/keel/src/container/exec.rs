@@ -118,6 +118,9 @@ pub fn exec(ctx: &Context, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
     if let (Some(m), false) = (&manager, in_cgroup) {
         m.add_pid(pid)?;
     }
+    if let Some(g) = &st.rdt {
+        crate::rdt::add(g, pid)?;
+    }
     parent
         .send(&Msg::Proceed { host_pid: pid }, None)
         .map_err(Error::io("sync with exec"))?;

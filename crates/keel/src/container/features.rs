@@ -36,7 +36,7 @@ pub fn features() -> serde_json::Value {
             },
             "apparmor": {"enabled": crate::security::apparmor_enabled()},
             "selinux": {"enabled": crate::security::selinux_enabled()},
-            "intelRdt": {"enabled": false},
+            "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
             "memoryPolicy": {
                 "modes": ["MPOL_DEFAULT", "MPOL_PREFERRED", "MPOL_BIND", "MPOL_INTERLEAVE",
                           "MPOL_LOCAL", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"],

@@ -42,6 +42,8 @@ use crate::{console, hooks, process, security, spec, state};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
+    Rdt(#[from] crate::rdt::Error),
+    #[error(transparent)]
     State(#[from] state::Error),
     #[error(transparent)]
     Spec(#[from] spec::Error),
