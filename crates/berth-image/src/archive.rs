@@ -15,7 +15,8 @@ use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+use crate::openat2::openat2;
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde_json::{json, Value};
 
 use crate::store::{ImageRecord, ImageStore};

@@ -17,6 +17,7 @@ pub mod content;
 pub mod digest;
 pub mod gc;
 pub mod metadata;
+mod openat2;
 pub mod platform;
 pub mod pull;
 pub mod push;

@@ -198,7 +198,7 @@ pub fn read_user_files(rootfs: &Path) -> Result<(Option<String>, Option<String>)
 }
 
 fn read_in_root(root: &File, path: &str) -> std::io::Result<Option<String>> {
-    let fd = match rustix::fs::openat2(
+    let fd = match crate::openat2::openat2(
         root.as_fd(),
         path,
         OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,

@@ -12,8 +12,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
 
+use crate::openat2::openat2;
 use rustix::fs::{
-    mkdirat, openat, openat2, statat, unlinkat, AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags,
+    mkdirat, openat, statat, unlinkat, AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags,
 };
 use rustix::io::Errno;
 

@@ -15,9 +15,7 @@ use std::path::{Component, Path, PathBuf};
 
 use std::os::unix::ffi::OsStrExt;
 
-use rustix::fs::{
-    fstat, mkdirat, openat, openat2, readlinkat, FileType, Mode, OFlags, ResolveFlags, Stat,
-};
+use rustix::fs::{fstat, mkdirat, openat, readlinkat, FileType, Mode, OFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
 
 /// What to create when the final component is missing.
@@ -216,6 +214,27 @@ pub(crate) fn file_type(fd: &OwnedFd) -> io::Result<FileType> {
     Ok(FileType::from_raw_mode(stat(fd)?.st_mode))
 }
 
+/// `openat2`, repeated while the kernel answers `EAGAIN`: with
+/// `RESOLVE_IN_ROOT`/`RESOLVE_BENEATH`, a `..` met while any rename or mount
+/// happens on the system makes the kernel give up rather than risk an escape
+/// (openat2(2) asks the caller to retry). Lookups have no side effects.
+fn openat2<Fd: AsFd, P: rustix::path::Arg + Copy>(
+    dir: Fd,
+    path: P,
+    flags: OFlags,
+    mode: Mode,
+    resolve: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let dir = dir.as_fd();
+    let mut tries = 1;
+    loop {
+        match rustix::fs::openat2(dir, path, flags, mode, resolve) {
+            Err(Errno::AGAIN) if tries < 128 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -229,6 +248,43 @@ mod tests {
             PathBuf::from("etc/passwd")
         );
         assert_eq!(clean(Path::new("/")), PathBuf::from(""));
+    }
+
+    /// A `..` lookup racing renames elsewhere gets EAGAIN from the kernel
+    /// now and then; keel retries, so the lookup never fails for it.
+    #[test]
+    fn lookups_with_dotdot_survive_concurrent_renames() {
+        let dir = berth_testkit::TempDir::new().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::os::unix::fs::symlink("../../a/b", root.join("a/b/up")).unwrap();
+        let churn = dir.path().join("churn");
+        std::fs::write(&churn, "").unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renamer = {
+            let (stop, from, to) = (stop.clone(), churn.clone(), dir.path().join("churn2"));
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::fs::rename(&from, &to);
+                    let _ = std::fs::rename(&to, &from);
+                }
+            })
+        };
+        let r = Root::open(&root).unwrap();
+        let mut failures = Vec::new();
+        for _ in 0..20_000 {
+            if let Err(e) = r.open_path(Path::new("a/b/up/up/up"), false) {
+                failures.push(e.to_string());
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        renamer.join().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} lookups failed: {:?}",
+            failures.len(),
+            failures.first()
+        );
     }
 
     #[test]
