@@ -45,6 +45,12 @@ pub enum Error {
         want: String,
         have: String,
     },
+    /// `update` of a group keel did not make
+    #[error("linux.intelRdt: resctrl group {} was prepared outside keel (closID); keel does not change its schemata", .0.display())]
+    Shared(PathBuf),
+    /// `update` of a container without intelRdt
+    #[error("container has no linux.intelRdt: --l3-cache-schema/--mem-bw-schema need one")]
+    NoGroup,
     #[error("linux.intelRdt: cannot {what} {}", path.display())]
     Io {
         what: &'static str,
@@ -230,6 +236,33 @@ pub fn setup(root: &Path, rdt: &LinuxIntelRdt, id: &str) -> Result<Group, Error>
     Ok(group)
 }
 
+/// `update --l3-cache-schema L3:... --mem-bw-schema MB:...`: write new lines
+/// to the schemata of a group keel made (a prepared, shared group is left
+/// to its owner).
+pub fn update(group: &Group, l3: Option<&str>, mem_bw: Option<&str>) -> Result<(), Error> {
+    if !group.created {
+        return Err(Error::Shared(group.dir.clone()));
+    }
+    let mut text = String::new();
+    if let Some(l3) = l3 {
+        for l in l3.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            text.push_str(l);
+            text.push('\n');
+        }
+    }
+    if let Some(mb) = mem_bw {
+        if !mb.trim_start().starts_with("MB:") || mb.trim().contains('\n') {
+            return Err(Error::BadMemBw(mb.to_owned()));
+        }
+        text.push_str(mb.trim());
+        text.push('\n');
+    }
+    if text.is_empty() {
+        return Ok(());
+    }
+    write_file(&group.dir.join("schemata"), &text)
+}
+
 /// Put process `pid` in the group (and its monitoring group).
 pub fn add(group: &Group, pid: i32) -> Result<(), Error> {
     write_file(&group.dir.join("tasks"), &pid.to_string())?;
@@ -350,6 +383,37 @@ mod tests {
         ));
         let same = rdt(serde_json::json!({"closID": "c2", "l3CacheSchema": "L3:0=00f"}));
         assert!(!setup(root.path(), &same, "c3").unwrap().created);
+    }
+
+    #[test]
+    fn update_rewrites_only_groups_keel_made() {
+        let root = fake_root();
+        let g = setup(
+            root.path(),
+            &rdt(serde_json::json!({"l3CacheSchema": "L3:0=f"})),
+            "u1",
+        )
+        .unwrap();
+        update(&g, Some("L3:0=3"), Some("MB:0=50")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(g.dir.join("schemata")).unwrap(),
+            "L3:0=3\nMB:0=50\n"
+        );
+        assert!(matches!(
+            update(&g, None, Some("L3:0=1")),
+            Err(Error::BadMemBw(_))
+        ));
+        prepare(root.path(), "shared", "L3:0=f\n");
+        let s = setup(
+            root.path(),
+            &rdt(serde_json::json!({"closID": "shared"})),
+            "u2",
+        )
+        .unwrap();
+        assert!(matches!(
+            update(&s, Some("L3:0=1"), None),
+            Err(Error::Shared(_))
+        ));
     }
 
     #[test]

@@ -147,4 +147,10 @@ fn update_of_unknown_or_bad_input_fails() {
     std::fs::write(&r, r#"{"memory": {"limit": "lots"}}"#).unwrap();
     let err = c.cmd("update", &["-r", r.to_str().unwrap()], &[]);
     assert!(err.assert_failure().contains("memory"), "{err:#?}");
+    // A resctrl schema for a container without linux.intelRdt is refused.
+    let err = c.cmd("update", &["--l3-cache-schema", "L3:0=f"], &[]);
+    let msg = err.assert_failure();
+    if rt.is_keel() {
+        assert!(msg.contains("no linux.intelRdt"), "{msg}");
+    }
 }

@@ -25,6 +25,16 @@ pub const CMD: Command = Command {
         Opt::value("cpus", None, "CPUs as a fraction (quota/period shorthand)"),
         Opt::value("pids-limit", None, "maximum number of processes"),
         Opt::value("blkio-weight", None, "block IO weight (10-1000)"),
+        Opt::value(
+            "l3-cache-schema",
+            None,
+            "L3 cache schema of the resctrl group (L3:0=f;1=f)",
+        ),
+        Opt::value(
+            "mem-bw-schema",
+            None,
+            "memory bandwidth schema of the resctrl group (MB:0=50)",
+        ),
     ],
     positionals: &[Pos::required("container-id")],
 };
@@ -48,6 +58,8 @@ pub fn run(ctx: &Context, m: &Matches) -> anyhow::Result<i32> {
         cpus: m.parsed("cpus")?,
         pids_limit: m.parsed("pids-limit")?,
         blkio_weight: m.parsed("blkio-weight")?,
+        l3_cache_schema: text("l3-cache-schema"),
+        mem_bw_schema: text("mem-bw-schema"),
     };
     container::update(ctx, id, &opts)?;
     Ok(0)

@@ -27,6 +27,10 @@ pub struct UpdateOptions {
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
     pub blkio_weight: Option<u16>,
+    /// `--l3-cache-schema L3:...` (the container's resctrl group)
+    pub l3_cache_schema: Option<String>,
+    /// `--mem-bw-schema MB:...`
+    pub mem_bw_schema: Option<String>,
 }
 
 /// Parse `512m`, `1g`, `1024`, `-1` into bytes.
@@ -139,6 +143,24 @@ pub fn update(ctx: &Context, id: &str, opts: &UpdateOptions) -> Result<(), Error
     }
     merge(&mut merged, &change);
     let full: LinuxResources = crate::spec::parse(merged.to_string().as_bytes(), "resources")?;
+    // resctrl first: it is the part that refuses (no group, shared group).
+    if opts.l3_cache_schema.is_some() || opts.mem_bw_schema.is_some() {
+        let group = st.rdt.as_ref().ok_or(crate::rdt::Error::NoGroup)?;
+        let (l3, mb) = (
+            opts.l3_cache_schema.as_deref(),
+            opts.mem_bw_schema.as_deref(),
+        );
+        crate::rdt::update(group, l3, mb)?;
+        if let Some(mut r) = linux.intel_rdt().clone() {
+            if let Some(l3) = l3 {
+                r.set_l3_cache_schema(Some(l3.to_owned()));
+            }
+            if let Some(mb) = mb {
+                r.set_mem_bw_schema(Some(mb.to_owned()));
+            }
+            linux.set_intel_rdt(Some(r));
+        }
+    }
     manager.update(&full)?;
     linux.set_resources(Some(full));
     st.spec.set_linux(Some(linux));
