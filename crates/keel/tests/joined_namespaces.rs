@@ -181,7 +181,7 @@ fn staged_init_is_the_container_process_for_kill_and_delete() {
     let cgroups = cgroup_dirs(pid);
     assert!(!cgroups.is_empty());
     assert!(cgroups.iter().all(|d| d.is_dir()), "{cgroups:?}");
-    assert!(find_dir(Path::new("/sys/fs/cgroup/pids"), &c.id, 3).is_some());
+    assert!(find_dir(Path::new(pids_root()), &c.id, 3).is_some());
     c.start().assert_success();
     assert_eq!(c.status(), "running");
     c.cmd("kill", &[], &["KILL"]).assert_success();
@@ -255,6 +255,20 @@ fn exec_enters_a_user_namespace_and_a_joined_network_namespace() {
     );
 }
 
+/// The host has only cgroup v2 (the lab VM), not this machine's hybrid.
+fn pure_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Where the pids controller's tree starts on this host.
+fn pids_root() -> &'static str {
+    if pure_v2() {
+        "/sys/fs/cgroup"
+    } else {
+        "/sys/fs/cgroup/pids"
+    }
+}
+
 /// The container's own cgroup directories (not the root) on the host.
 fn cgroup_dirs(pid: i32) -> Vec<std::path::PathBuf> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
@@ -264,6 +278,7 @@ fn cgroup_dirs(pid: i32) -> Vec<std::path::PathBuf> {
             let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
             let dir = match ctrl {
                 "pids" | "memory" => format!("/sys/fs/cgroup/{ctrl}{path}"),
+                "" if pure_v2() => format!("/sys/fs/cgroup{path}"),
                 "" => format!("/sys/fs/cgroup/unified{path}"),
                 _ => return None,
             };
@@ -327,7 +342,7 @@ fn staged_setup_failures_are_reported_and_leave_nothing() {
             assert!(err.contains(want), "{err}");
         }
         assert!(c.state().is_none(), "{} is still known", c.id);
-        let left = find_dir(Path::new("/sys/fs/cgroup/pids"), &c.id, 3);
+        let left = find_dir(Path::new(pids_root()), &c.id, 3);
         assert!(left.is_none(), "cgroup left behind: {left:?}");
     }
 }

@@ -11,7 +11,7 @@
 #
 # Usage: crates/keel/tests/vm-v2.sh      (as root; slow: TCG emulation)
 # Env:   VM_SCRIPT (default /work/shared/lab/vm-cgroup2.sh), CARGO_TARGET_DIR,
-#        KEEL_VM_TESTS (test targets, default "lifecycle cgroups update"),
+#        KEEL_VM_TESTS (test targets, default "lifecycle cgroups update joined_namespaces commands"),
 #        TEST_ARGS (extra args for the test binaries, e.g. a name filter),
 #        TIMEOUT (seconds for the whole VM run, default 2400)
 # Exit:  0 when every test binary passed in the VM.
@@ -26,7 +26,7 @@ export TIMEOUT=${TIMEOUT:-2400}
 # 1. build keel and the chosen integration test binaries on the host; the
 #    test binaries find keel through the absolute path cargo compiled in.
 targets=()
-for t in ${KEEL_VM_TESTS:-lifecycle cgroups update}; do targets+=(--test "$t"); done
+for t in ${KEEL_VM_TESTS:-lifecycle cgroups update joined_namespaces commands}; do targets+=(--test "$t"); done
 (cd "$workspace" && cargo build -p keel --bins >&2)
 mapfile -t bins < <(cd "$workspace" &&
     cargo test -p keel "${targets[@]}" --no-run --message-format=json 2>/dev/null |
