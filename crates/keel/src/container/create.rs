@@ -194,22 +194,44 @@ pub(super) fn launch(
     if plan.new_user && !plan.staged {
         write_id_maps(pid, &spec)?;
     }
-    if !in_cgroup {
+    // On v1 the move into the cgroups can wait for an RCU grace period
+    // (10-30 ms after a quiet spell): let init start mounting meanwhile,
+    // unless it needs the cgroup first (cgroup namespace, staged path).
+    let defer_join = !in_cgroup && !plan.staged && !plan.unshares_cgroup();
+    if !in_cgroup && !defer_join {
         manager.add_pid(pid)?;
     }
     if !plan.staged {
         crate::process::netdev::move_all(&spec, pid)?;
     }
-    log::debug(|| "pid added to cgroup".into());
     parent
-        .send(&Msg::Proceed { host_pid: pid }, None)
+        .send(
+            &Msg::Proceed {
+                host_pid: pid,
+                cgroup_pending: defer_join,
+            },
+            None,
+        )
         .map_err(Error::io("sync with init"))?;
+    if defer_join {
+        manager.add_pid(pid)?;
+        // A child that already failed has hung up: its Failed message is
+        // read by serve_init below.
+        let _ = parent.send(&Msg::Joined, None);
+    }
+    log::debug(|| "pid added to cgroup".into());
     if plan.staged {
         (pid, pidfd) = super::staged::serve(&parent, pid, pidfd, &spec, &mut guard.pid)?;
         crate::process::netdev::move_all(&spec, pid)?;
         log::debug(|| format!("staged namespaces ready, init is {pid}"));
         parent
-            .send(&Msg::Proceed { host_pid: pid }, None)
+            .send(
+                &Msg::Proceed {
+                    host_pid: pid,
+                    cgroup_pending: false,
+                },
+                None,
+            )
             .map_err(Error::io("sync with init"))?;
     }
     if let Some(g) = &state.rdt {

@@ -122,7 +122,13 @@ pub fn exec(ctx: &Context, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
         crate::rdt::add(g, pid)?;
     }
     parent
-        .send(&Msg::Proceed { host_pid: pid }, None)
+        .send(
+            &Msg::Proceed {
+                host_pid: pid,
+                cgroup_pending: false,
+            },
+            None,
+        )
         .map_err(Error::io("sync with exec"))?;
     let console = serve(&parent, &st, opts)?;
     std::mem::forget(guard);

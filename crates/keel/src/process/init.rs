@@ -60,7 +60,8 @@ fn steps(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Infallible, Error> {
     let spec = cfg.spec;
     let process = cfg.process;
     early_setup(cfg)?;
-    let mut host_pid = wait_proceed(chan)?;
+    let (mut host_pid, pending) = wait_proceed(chan)?;
+    let join = CgroupJoin(std::cell::Cell::new(pending));
     if cfg.namespaces.staged {
         host_pid = super::staged::enter(cfg.namespaces, chan)?;
     } else {
@@ -69,12 +70,19 @@ fn steps(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Infallible, Error> {
     become_root_in_userns(cfg.namespaces.new_user);
     new_session()?;
     join_keyring(cfg);
+    let before_cgroup = || join.wait(chan);
     let setup = rootfs::Setup {
         spec,
         rootfs: cfg.rootfs,
         bundle: cfg.bundle,
+        before_cgroup: &before_cgroup,
     };
     rootfs::prepare(&setup)?;
+    // At the latest here: the next messages are requests and answers.
+    join.wait(chan).map_err(|e| Error::Step {
+        what: "wait for the cgroup join".into(),
+        source: e,
+    })?;
     set_hostname(spec)?;
     parent_hooks(spec, chan)?;
     let hooks = spec.hooks().as_ref();
@@ -114,6 +122,30 @@ fn steps(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Infallible, Error> {
     Err(exe.exec())
 }
 
+/// The parent's move of init into its v1 cgroups, announced as pending by
+/// Proceed: init waits for `Joined` only where membership matters (a cgroup
+/// mount reads /proc/self/cgroup) or before the next exchange.
+struct CgroupJoin(std::cell::Cell<bool>);
+
+impl CgroupJoin {
+    fn wait(&self, chan: &Channel) -> std::io::Result<()> {
+        if !self.0.get() {
+            return Ok(());
+        }
+        match chan.expect("keel") {
+            Ok((Msg::Joined, _)) => {
+                self.0.set(false);
+                Ok(())
+            }
+            Ok((Msg::Failed(e), _)) => Err(std::io::Error::other(e.message)),
+            Ok((other, _)) => Err(std::io::Error::other(format!(
+                "expected Joined from keel, got {other:?}"
+            ))),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
 /// First thing after the clone: drop what the parent holds, die with it,
 /// make keel's image unreadable to the container, unblock signals.
 pub(super) fn early_setup(cfg: &InitConfig<'_>) -> Result<(), Error> {
@@ -128,9 +160,16 @@ pub(super) fn early_setup(cfg: &InitConfig<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-pub(super) fn wait_proceed(chan: &Channel) -> Result<i32, Error> {
+/// Proceed: init's host pid, and whether the cgroup join is still pending.
+pub(super) fn wait_proceed(chan: &Channel) -> Result<(i32, bool), Error> {
     match chan.expect("keel").map_err(Error::Sync)? {
-        (Msg::Proceed { host_pid }, _) => Ok(host_pid),
+        (
+            Msg::Proceed {
+                host_pid,
+                cgroup_pending,
+            },
+            _,
+        ) => Ok((host_pid, cgroup_pending)),
         (Msg::Failed(e), _) => Err(Error::Parent(e)),
         (other, _) => Err(Error::Protocol(format!("{other:?}"))),
     }

@@ -189,6 +189,12 @@ impl Plan {
         Ok(Some(Restore { saved }))
     }
 
+    /// The child unshares a cgroup namespace (rooted where it stands, so it
+    /// must be in its cgroup first).
+    pub fn unshares_cgroup(&self) -> bool {
+        self.child_unshare & flag(LinuxNamespaceType::Cgroup) != 0
+    }
+
     /// Child, right after Proceed (fast path): join by path, then unshare
     /// what the clone could not create.
     pub fn enter_child(&self) -> Result<(), Error> {

@@ -43,7 +43,7 @@ pub fn enter(plan: &Plan, chan: &Channel) -> Result<i32, Error> {
         chan.send(&Msg::Init { pid: None }, None)
             .map_err(Error::Sync)?;
     }
-    wait_proceed(chan)
+    wait_proceed(chan).map(|(pid, _)| pid)
 }
 
 /// Fork the process that is PID 1 of the new pid namespace. Returns only in

@@ -4,7 +4,11 @@
 //! Order for a container's init (parent `P`, child `C`):
 //!
 //! ```text
-//! P → C  Proceed{host_pid}     ids mapped, cgroup joined
+//! P → C  Proceed{host_pid}     ids mapped, cgroup joined (or, on v1 without
+//!                              a cgroup namespace, `cgroup_pending`: the
+//!                              parent moves the child meanwhile and then
+//!                              sends Joined, which init reads before its
+//!                              first cgroup mount and before any request)
 //!   staged namespaces only (see `staged.rs`):
 //!   C → P  MapIds              (new user namespace) write my uid/gid maps
 //!   P → C  IdsMapped
@@ -35,8 +39,16 @@ use rustix::net::{
 /// One step of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
-    /// parent → child: user ids mapped and cgroup joined; the child's host pid
-    Proceed { host_pid: i32 },
+    /// parent → child: user ids mapped; the child's host pid. With
+    /// `cgroup_pending`, the parent is still moving the child into its v1
+    /// cgroups and sends `Joined` when done (init mounts meanwhile).
+    Proceed {
+        host_pid: i32,
+        #[serde(default)]
+        cgroup_pending: bool,
+    },
+    /// parent → child: the cgroup join announced as pending is done
+    Joined,
     /// child → parent: my new user namespace exists, write its id maps
     MapIds,
     /// parent → child: the id maps are written
@@ -179,10 +191,13 @@ mod tests {
     fn round_trip_with_fd() {
         let (a, b) = Channel::pair().unwrap();
         let f = std::fs::File::open("/proc/self/stat").unwrap();
-        a.send(&Msg::Proceed { host_pid: 42 }, Some(f.as_fd()))
-            .unwrap();
+        let proceed = Msg::Proceed {
+            host_pid: 42,
+            cgroup_pending: false,
+        };
+        a.send(&proceed, Some(f.as_fd())).unwrap();
         let (m, fd) = b.recv().unwrap().unwrap();
-        assert_eq!(m, Msg::Proceed { host_pid: 42 });
+        assert_eq!(m, proceed);
         assert!(fd.is_some());
         b.send(&Msg::Ready, None).unwrap();
         assert_eq!(a.recv().unwrap().unwrap().0, Msg::Ready);

@@ -57,6 +57,9 @@ pub struct Setup<'a> {
     pub rootfs: &'a Path,
     /// absolute path of the bundle (relative mount sources resolve against it)
     pub bundle: &'a Path,
+    /// called before the first cgroup mount (init may still be joining its
+    /// cgroups while the other mounts are made)
+    pub before_cgroup: &'a dyn Fn() -> std::io::Result<()>,
 }
 
 impl Setup<'_> {
@@ -110,6 +113,7 @@ pub fn prepare(setup: &Setup<'_>) -> Result<(), Error> {
         root: &root,
         bundle: setup.bundle,
         cgroupns: setup.has_namespace(LinuxNamespaceType::Cgroup),
+        before_cgroup: setup.before_cgroup,
         label: setup.label(),
     };
     let no_mounts = Vec::new();

@@ -21,6 +21,8 @@ pub(crate) struct Ctx<'a> {
     pub cgroupns: bool,
     /// SELinux label for new filesystems (`linux.mountLabel`), when enforced
     pub label: Option<&'a str>,
+    /// called before a cgroup mount (see `rootfs::Setup::before_cgroup`)
+    pub before_cgroup: &'a dyn Fn() -> std::io::Result<()>,
 }
 
 /// One spec mount, described for messages: "mount /proc (proc)".
@@ -86,6 +88,9 @@ fn mount_one(ctx: &Ctx<'_>, m: &Named<'_>, index: usize) -> Result<(), Error> {
     }
     if m.is_bind() {
         return bind(ctx, m, index);
+    }
+    if matches!(m.typ.as_str(), "cgroup" | "cgroup2") {
+        (ctx.before_cgroup)().map_err(m.fail("wait for the cgroup join"))?;
     }
     match m.typ.as_str() {
         "cgroup" => cgroup::mount_v1(ctx, m),
