@@ -56,15 +56,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-B=$W/bundle
-mkdir -p "$B/rootfs"/{bin,dev,etc,proc,sys,tmp}
-cp /bin/busybox "$B/rootfs/bin/busybox"
-for a in true sh sleep cat; do ln -sf busybox "$B/rootfs/bin/$a"; done
-runc spec --bundle "$B"
-jq '.process.terminal=false | .process.args=["/bin/true"]' "$B/config.json" > "$B/c" && mv "$B/c" "$B/config.json"
-SB=$W/sleeper
-mkdir -p "$SB"
-jq '.process.args=["/bin/sleep","3600"] | .root.path="'"$B/rootfs"'"' "$B/config.json" > "$SB/config.json"
+. "$here/bench/bundles.sh"
+busybox_bundles "$W" runc spec
 
 # NOW: microseconds since the epoch; TICKS: CPU ticks (user+system) of this
 # shell's reaped children so far. Both set without forking (no $(...)).

@@ -7,7 +7,7 @@ pkgs=(
   busybox-static iproute2 iptables jq procps  # test fixtures and tools
   runc crun containerd docker.io              # peers: runtimes and engines
   skopeo umoci docker-registry apache2-utils  # image peers and the test registry
-  hyperfine time                              # benchmarks
+  hyperfine time tini                         # benchmarks (bench/pull.sh runs dockerd with tini)
 )
 missing=()
 for p in "${pkgs[@]}"; do

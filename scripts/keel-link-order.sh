@@ -36,15 +36,8 @@ cleanup() {
 trap cleanup EXIT
 nm --defined-only -S "$KEEL" > "$W/symbols"
 
-B=$W/bundle
-mkdir -p "$B/rootfs"/{bin,dev,etc,proc,sys,tmp}
-cp /bin/busybox "$B/rootfs/bin/busybox"
-for a in true sh sleep cat; do ln -sf busybox "$B/rootfs/bin/$a"; done
-"$KEEL" spec --bundle "$B"
-jq '.process.terminal=false | .process.args=["/bin/true"]' "$B/config.json" > "$B/c" && mv "$B/c" "$B/config.json"
-SB=$W/sleeper
-mkdir -p "$SB"
-jq '.process.args=["/bin/sleep","3600"] | .root.path="'"$B/rootfs"'"' "$B/config.json" > "$SB/config.json"
+. "$here/bench/bundles.sh"
+busybox_bundles "$W" "$KEEL" spec
 
 t() { "$TRACE" "$W/symbols" "$W/hits" -- "$KEEL" --root "$W/state" "$@" </dev/null >/dev/null 2>&1 || true; }
 scenario() {
