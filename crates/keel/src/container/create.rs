@@ -129,13 +129,7 @@ pub(super) fn launch(
     manager.apply(&resources)?;
     log::debug(|| "resources applied".into());
     let plan = namespaces::plan(&spec)?;
-    let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(security::compile_seccomp_cached(
-            s,
-            &ctx.root.path().join(".keel-seccomp-cache"),
-        )?),
-        None => None,
-    };
+    let seccomp = ctx.seccomp(&spec)?;
     let fifo = match mode {
         Mode::Create => Some(make_fifo(&dir)?),
         _ => None,

@@ -1,7 +1,7 @@
 //! `delete [--force] ID`: stop what remains, remove the cgroup, run
 //! poststop hooks, remove the state dir.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use berth_cgroups::Manager;
@@ -31,7 +31,7 @@ pub fn delete(ctx: &Context, id: &str, force: bool) -> Result<(), Error> {
         dir.remove()?;
         return Ok(());
     };
-    let status = super::status(&st);
+    let (status, init) = super::status_pinned(&st);
     match status {
         Status::Stopped | Status::Created => {}
         _ if force => {}
@@ -41,18 +41,26 @@ pub fn delete(ctx: &Context, id: &str, force: bool) -> Result<(), Error> {
             )))
         }
     }
-    destroy(dir, &st, status)
+    destroy(dir, &st, status, init)
 }
 
 /// Kill whatever runs, remove the cgroup, poststop hooks, remove the dir.
-pub(super) fn destroy(dir: ContainerDir, st: &State, status: Status) -> Result<(), Error> {
+/// `init` is the pidfd [`super::status_pinned`] gave with `status`.
+pub(super) fn destroy(
+    dir: ContainerDir,
+    st: &State,
+    status: Status,
+    init: Option<OwnedFd>,
+) -> Result<(), Error> {
     if status != Status::Stopped {
         // The cgroup kill first: it thaws a paused container, so init can
         // die of the SIGKILL that follows.
         if let Some(m) = &st.cgroup {
             let _ = m.kill_all(libc::SIGKILL);
         }
-        kill_init(st);
+        if let Some(fd) = init {
+            kill_init(fd);
+        }
     }
     if let Some(m) = &st.cgroup {
         if st.spec.linux().as_ref().is_some_and(has_shared_pidns) {
@@ -82,8 +90,7 @@ fn has_shared_pidns(l: &oci_spec::runtime::Linux) -> bool {
 }
 
 /// SIGKILL init and wait (up to 10 s) until it is gone.
-fn kill_init(st: &State) {
-    let Ok(fd) = super::open_init(st) else { return };
+fn kill_init(fd: OwnedFd) {
     let _ = super::signal_pidfd(fd.as_fd(), libc::SIGKILL);
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {

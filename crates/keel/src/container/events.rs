@@ -28,7 +28,7 @@ pub fn events(
     loop {
         if super::status(&st) == Status::Stopped {
             return if stats {
-                Err(Error::Invalid(format!("container {id} is not running")))
+                Err(super::not_running(id))
             } else {
                 Ok(())
             };

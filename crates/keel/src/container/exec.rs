@@ -36,7 +36,8 @@ pub struct ExecOptions {
 pub fn exec(ctx: &Context, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
     let dir = ctx.root.open(id)?;
     let st = dir.load()?;
-    match super::status(&st) {
+    let (status, init) = super::status_pinned(&st);
+    match status {
         Status::Running | Status::Created => {}
         Status::Paused => {
             return Err(Error::Invalid(format!(
@@ -58,7 +59,7 @@ pub fn exec(ctx: &Context, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
             "exec --tty --detach needs --console-socket".into(),
         ));
     }
-    let init = super::open_init(&st)?;
+    let init = init.ok_or_else(|| super::not_running(id))?;
     let root = rustix::fs::open(
         format!("/proc/{}/root", st.pid),
         rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
@@ -68,13 +69,7 @@ pub fn exec(ctx: &Context, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
         "cannot open the root of container {id}"
     )))?;
     let flags = differing_namespaces(st.pid)?;
-    let seccomp = match st.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(security::compile_seccomp_cached(
-            s,
-            &ctx.root.path().join(".keel-seccomp-cache"),
-        )?),
-        None => None,
-    };
+    let seccomp = ctx.seccomp(&st.spec)?;
     let manager = st.cgroup.clone();
     let cgroup_fd = match &manager {
         Some(m) => m.open_v2_dir()?,

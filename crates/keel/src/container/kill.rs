@@ -6,9 +6,9 @@ use super::{Context, Error, Status};
 pub fn kill(ctx: &Context, id: &str, signal: i32, all: bool) -> Result<(), Error> {
     let dir = ctx.root.open(id)?;
     let st = dir.load()?;
-    let status = super::status(&st);
+    let (status, init) = super::status_pinned(&st);
     if status == Status::Stopped {
-        return Err(Error::Invalid(format!("container {id} is not running")));
+        return Err(super::not_running(id));
     }
     if all {
         if let Some(m) = &st.cgroup {
@@ -16,6 +16,6 @@ pub fn kill(ctx: &Context, id: &str, signal: i32, all: bool) -> Result<(), Error
             return Ok(());
         }
     }
-    let fd = super::open_init(&st)?;
+    let fd = init.ok_or_else(|| super::not_running(id))?;
     super::signal_pidfd(std::os::fd::AsFd::as_fd(&fd), signal)
 }

@@ -108,6 +108,18 @@ impl Context {
             systemd_cgroup,
         }
     }
+
+    /// `linux.seccomp` of `spec` compiled, through the cache under the root.
+    fn seccomp(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<Option<security::SeccompFilter>, Error> {
+        let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+            return Ok(None);
+        };
+        let cache = self.root.path().join(".keel-seccomp-cache");
+        Ok(Some(security::compile_seccomp_cached(s, &cache)?))
+    }
 }
 
 /// The live status of a container (runtime-spec names).
@@ -146,28 +158,34 @@ pub fn init_alive(st: &State) -> bool {
 
 /// Look at init and the freezer to tell the status.
 pub fn status(st: &State) -> Status {
-    if st.phase == Phase::Creating {
-        return if st.pid > 0 && init_alive(st) {
-            Status::Creating
-        } else {
-            Status::Stopped
-        };
-    }
     if !init_alive(st) {
         return Status::Stopped;
     }
-    if st.phase == Phase::Created {
-        return Status::Created;
+    match st.phase {
+        Phase::Creating => Status::Creating,
+        Phase::Created => Status::Created,
+        Phase::Running => {
+            let frozen = st
+                .cgroup
+                .as_ref()
+                .is_some_and(|m| m.is_frozen().unwrap_or(false));
+            if frozen {
+                Status::Paused
+            } else {
+                Status::Running
+            }
+        }
     }
-    let frozen = st
-        .cgroup
-        .as_ref()
-        .is_some_and(|m| m.is_frozen().unwrap_or(false));
-    if frozen {
-        Status::Paused
-    } else {
-        Status::Running
-    }
+}
+
+/// [`status`], plus a pidfd for init unless it is stopped: the pidfd is
+/// opened first, so the one pid-reuse check of `status` covers it too.
+pub fn status_pinned(st: &State) -> (Status, Option<std::os::fd::OwnedFd>) {
+    let fd = rustix::process::Pid::from_raw(st.pid).and_then(|pid| {
+        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+    });
+    let status = status(st);
+    (status, fd.filter(|_| status != Status::Stopped))
 }
 
 /// The state object `keel state` prints (runc's shape).
@@ -209,17 +227,9 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     std::fs::rename(&tmp, &abs).map_err(Error::io(format!("cannot write {}", abs.display())))
 }
 
-/// Open a pidfd for init after checking the pid was not reused.
-pub fn open_init(st: &State) -> Result<std::os::fd::OwnedFd, Error> {
-    let stopped = || Error::Invalid(format!("container {} is not running", st.id));
-    let pid = rustix::process::Pid::from_raw(st.pid).ok_or_else(stopped)?;
-    let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
-        .map_err(|_| stopped())?;
-    // Checked after opening: the pidfd now pins the process we verify.
-    if !init_alive(st) {
-        return Err(stopped());
-    }
-    Ok(fd)
+/// The error for a container whose init is gone.
+pub(crate) fn not_running(id: &str) -> Error {
+    Error::Invalid(format!("container {id} is not running"))
 }
 
 /// Send `sig` through a pidfd.

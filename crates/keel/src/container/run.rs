@@ -52,7 +52,7 @@ pub fn run(ctx: &Context, id: &str, opts: &RunOptions) -> Result<i32, Error> {
     if !opts.keep {
         if let Ok(dir) = ctx.root.open(id) {
             if let Some(st) = dir.read()? {
-                super::delete::destroy(dir, &st, Status::Stopped)?;
+                super::delete::destroy(dir, &st, Status::Stopped, None)?;
             }
         }
     }

@@ -73,10 +73,9 @@ pub fn supervise(pid: i32, console: Option<OwnedFd>, subreaper: bool) -> Result<
             exit = on_signal(&sigfd, pid, console.as_ref())?;
         }
         if let Some(m) = &console {
-            if ready.get(1).is_some_and(|r| !r.is_empty())
-                && !copy(m.as_fd(), rustix::stdio::stdout())
-            {
-                // EIO: the slave side is closed; wait for the exit.
+            if ready.get(1).is_some_and(|r| !r.is_empty()) {
+                // false at EIO (the slave side is closed): wait for the exit.
+                copy(m.as_fd(), rustix::stdio::stdout());
             }
             if stdin_open
                 && ready.get(2).is_some_and(|r| !r.is_empty())

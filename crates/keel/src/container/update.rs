@@ -112,7 +112,7 @@ pub fn update(ctx: &Context, id: &str, opts: &UpdateOptions) -> Result<(), Error
     let dir = ctx.root.open(id)?;
     let mut st = dir.load()?;
     if super::status(&st) == Status::Stopped {
-        return Err(Error::Invalid(format!("container {id} is not running")));
+        return Err(super::not_running(id));
     }
     let change: Value = match &opts.resources {
         Some(path) => {

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use oci_spec::runtime::{Process, Spec};
 
 use super::finish::{self, Exe};
-use super::sync::{Channel, ChildError, Msg};
+use super::sync::{Channel, Msg};
 use super::Error;
 use crate::security;
 
@@ -32,25 +32,14 @@ pub struct ExecConfig<'a> {
 
 /// Run the exec child; never returns.
 pub fn run(cfg: &ExecConfig<'_>, chan: &Channel) -> ! {
-    let err = match steps(cfg, chan) {
+    match steps(cfg, chan) {
         Ok(never) => match never {},
-        Err(e) => e,
-    };
-    let report = ChildError::from_error(&err);
-    if chan.send(&Msg::Failed(report.clone()), None).is_err() {
-        eprintln!("keel exec: {}", report.message);
+        Err(e) => finish::report_and_exit(chan, "exec", &e),
     }
-    finish::exit_code_failure()
 }
 
 fn steps(cfg: &ExecConfig<'_>, chan: &Channel) -> Result<Infallible, Error> {
-    for fd in cfg.close_now {
-        // SAFETY: a copy of the parent's lock fd that the child never uses.
-        unsafe { libc::close(fd.as_raw_fd()) };
-    }
-    finish::die_with_parent(true);
-    finish::set_undumpable()?;
-    finish::unblock_signals();
+    super::init::early_setup(cfg.close_now)?;
     super::init::wait_proceed(chan)?;
     join(cfg)?;
     enter_root(cfg.root)?;

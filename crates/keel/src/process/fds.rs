@@ -45,18 +45,6 @@ fn close_range(first: u32, last: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Mark descriptors `from..` close-on-exec (keeps them usable until execve).
-pub fn cloexec_from(from: u32) -> std::io::Result<()> {
-    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
-    // SAFETY: only sets the FD_CLOEXEC flag on a range of descriptors.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use oci_spec::runtime::Process;
 
+use super::sync::{Channel, ChildError, Msg};
 use super::Error;
 
 /// Default PATH when the process environment has none.
@@ -161,6 +162,32 @@ pub fn die_with_parent(on: bool) {
         None
     };
     let _ = rustix::process::set_parent_process_death_signal(sig);
+}
+
+/// Send `err` to the parent (or print it when the parent is gone) and exit 1.
+/// A failure that is only the parent hanging up is not printed: the parent
+/// has reported its own error (or was killed), and the caller's one-line
+/// error stays one line.
+pub fn report_and_exit(chan: &Channel, who: &str, err: &Error) -> ! {
+    let report = ChildError::from_error(err);
+    if chan.send(&Msg::Failed(report.clone()), None).is_err() && !parent_hung_up(err) {
+        eprintln!("keel {who}: {}", report.message);
+    }
+    exit_code_failure()
+}
+
+/// Whether `err` comes from the channel closing under us (`Channel::expect`).
+fn parent_hung_up(err: &Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Exit the child after a reported failure.

@@ -11,7 +11,7 @@ use oci_spec::runtime::{Process, Spec};
 
 use super::finish::{self, Exe};
 use super::namespaces::Plan;
-use super::sync::{Channel, ChildError, Msg};
+use super::sync::{Channel, Msg};
 use super::Error;
 use crate::{console, hooks, rootfs, security};
 
@@ -45,21 +45,16 @@ pub struct InitConfig<'a> {
 /// Run init; never returns. A failure is sent to the parent (or printed
 /// when the parent is gone) and the process exits 1.
 pub fn run(cfg: &InitConfig<'_>, chan: &Channel) -> ! {
-    let err = match steps(cfg, chan) {
+    match steps(cfg, chan) {
         Ok(never) => match never {},
-        Err(e) => e,
-    };
-    let report = ChildError::from_error(&err);
-    if chan.send(&Msg::Failed(report.clone()), None).is_err() {
-        eprintln!("keel init: {}", report.message);
+        Err(e) => finish::report_and_exit(chan, "init", &e),
     }
-    finish::exit_code_failure()
 }
 
 fn steps(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Infallible, Error> {
     let spec = cfg.spec;
     let process = cfg.process;
-    early_setup(cfg)?;
+    early_setup(cfg.close_now)?;
     let (mut host_pid, pending) = wait_proceed(chan)?;
     let join = CgroupJoin(std::cell::Cell::new(pending));
     if cfg.namespaces.staged {
@@ -141,15 +136,16 @@ impl CgroupJoin {
             Ok((other, _)) => Err(std::io::Error::other(format!(
                 "expected Joined from keel, got {other:?}"
             ))),
-            Err(e) => Err(std::io::Error::other(e)),
+            Err(e) => Err(e),
         }
     }
 }
 
 /// First thing after the clone: drop what the parent holds, die with it,
 /// make keel's image unreadable to the container, unblock signals.
-pub(super) fn early_setup(cfg: &InitConfig<'_>) -> Result<(), Error> {
-    for fd in cfg.close_now {
+/// Shared with the `exec` child.
+pub(super) fn early_setup(close_now: &[BorrowedFd<'_>]) -> Result<(), Error> {
+    for fd in close_now {
         // SAFETY: the parent's lock fd is a copy in our table that nothing in
         // the child uses; closing it releases the child's share of the flock.
         unsafe { libc::close(fd.as_raw_fd()) };

@@ -101,10 +101,17 @@ fn known_controllers() -> Vec<String> {
         .collect()
 }
 
-/// The host's hierarchies as this process sees them.
+/// The host's hierarchies as this process sees them. /proc/cgroups is read
+/// only when a v1 hierarchy is mounted: cgroup2 superblock options name no
+/// controllers.
 fn host_hierarchies() -> io::Result<Vec<Hierarchy>> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    Ok(hierarchies(&info, &known_controllers()))
+    let known = if info.contains(" - cgroup ") {
+        known_controllers()
+    } else {
+        Vec::new()
+    };
+    Ok(hierarchies(&info, &known))
 }
 
 /// This process's cgroup path in hierarchy `h` (from /proc/self/cgroup).
@@ -180,6 +187,12 @@ fn unified_only(hs: &[Hierarchy]) -> bool {
 /// A `cgroup2` mount: the container's view of the unified hierarchy.
 pub(crate) fn mount_v2(ctx: &Ctx<'_>, m: &Named<'_>) -> Result<(), Error> {
     let hs = host_hierarchies().map_err(m.fail("read /proc/self/mountinfo"))?;
+    mount_unified(ctx, m, hs)
+}
+
+/// The unified hierarchy among the host's `hs` (as mountinfo lists it),
+/// mounted at the mount's destination.
+fn mount_unified(ctx: &Ctx<'_>, m: &Named<'_>, hs: Vec<Hierarchy>) -> Result<(), Error> {
     let h = hs
         .into_iter()
         .find(|h| h.fstype == "cgroup2")
@@ -199,7 +212,7 @@ pub(crate) fn mount_v2(ctx: &Ctx<'_>, m: &Named<'_>) -> Result<(), Error> {
 pub(crate) fn mount_v1(ctx: &Ctx<'_>, m: &Named<'_>) -> Result<(), Error> {
     let hs = host_hierarchies().map_err(m.fail("read /proc/self/mountinfo"))?;
     if unified_only(&hs) {
-        return mount_v2(ctx, m);
+        return mount_unified(ctx, m, hs);
     }
     let attrs = m.opts.fsmount_attrs();
     let rw = attrs & !u64::from(rustix::mount::MountAttrFlags::MOUNT_ATTR_RDONLY.bits());

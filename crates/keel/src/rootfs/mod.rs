@@ -84,9 +84,7 @@ impl Setup<'_> {
     /// `linux.mountLabel`, only when SELinux is enforcing on this host.
     fn label(&self) -> Option<&str> {
         let label = self.spec.linux().as_ref()?.mount_label().as_deref()?;
-        Path::new("/sys/fs/selinux/enforce")
-            .exists()
-            .then_some(label)
+        crate::security::selinux_enabled().then_some(label)
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use std::os::unix::ffi::OsStrExt;
@@ -119,18 +119,29 @@ impl Root {
 
     fn ensure_once(&self, rel: &Path, kind: Kind) -> io::Result<Walk> {
         let names: Vec<&OsStr> = rel.iter().collect();
-        let mut parent = self.open_path(Path::new("."), false)?;
+        // The last component opened; `None` is the root itself.
+        let mut parent: Option<OwnedFd> = None;
         for (i, name) in names.iter().enumerate() {
+            let dir = parent.as_ref().map_or(self.fd.as_fd(), AsFd::as_fd);
             let last = i + 1 == names.len();
             let prefix: PathBuf = names[..=i].iter().collect();
             match self.open_path(&prefix, false) {
-                Ok(fd) => parent = fd,
+                Ok(fd) => {
+                    if !last && file_type(&fd)? != FileType::Directory {
+                        return Err(io::Error::other(format!(
+                            "{} is not a directory",
+                            self.show(&prefix).display()
+                        )));
+                    }
+                    parent = Some(fd);
+                }
+                // What `create_child` returns was checked to be of type `want`.
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                     let want = if last { kind } else { Kind::Dir };
-                    match create_child(&parent, name, want) {
-                        Ok(fd) => parent = fd,
+                    match create_child(dir, name, want) {
+                        Ok(fd) => parent = Some(fd),
                         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                            let Ok(target) = readlinkat(&parent, *name, Vec::new()) else {
+                            let Ok(target) = readlinkat(dir, *name, Vec::new()) else {
                                 return Err(io::Error::other(format!(
                                     "{} appeared while being created",
                                     self.show(&prefix).display()
@@ -150,14 +161,11 @@ impl Root {
                 }
                 Err(e) => return Err(e),
             }
-            if !last && file_type(&parent)? != FileType::Directory {
-                return Err(io::Error::other(format!(
-                    "{} is not a directory",
-                    self.show(&prefix).display()
-                )));
-            }
         }
-        Ok(Walk::Done(parent))
+        match parent {
+            Some(fd) => Ok(Walk::Done(fd)),
+            None => self.open_path(Path::new("."), false).map(Walk::Done),
+        }
     }
 }
 
@@ -173,7 +181,7 @@ const MAX_SYMLINKS: usize = 40;
 
 /// Create `name` under `parent` and open what was created without following
 /// anything, so a swap between the two steps fails instead of escaping.
-fn create_child(parent: &OwnedFd, name: &OsStr, kind: Kind) -> io::Result<OwnedFd> {
+fn create_child(parent: BorrowedFd<'_>, name: &OsStr, kind: Kind) -> io::Result<OwnedFd> {
     match kind {
         Kind::Dir => mkdirat(parent, name, Mode::from_raw_mode(0o755))?,
         Kind::File => {

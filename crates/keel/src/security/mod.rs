@@ -8,7 +8,7 @@
 //!
 //! # Order of application
 //!
-//! [`apply_process`] runs the whole sequence; the steps are public too so
+//! [`apply_process`] runs the whole sequence; most steps are public too so
 //! `process::init` can interleave its own work, but their order matters:
 //!
 //! 1. [`validate`] and [`compile_seccomp_cached`] (or [`compile_seccomp`]) —
@@ -24,7 +24,7 @@
 //! 3. [`switch_user`] — PR_SET_KEEPCAPS, setgroups(additionalGids), setresgid,
 //!    setresuid, umask. KEEPCAPS keeps the permitted set across the uid change
 //!    (the kernel still clears the effective set), so step 4 can still act.
-//! 4. [`apply_capabilities`] — re-raise effective from permitted, drop the
+//! 4. capabilities (`caps::CapPlan`) — re-raise effective from permitted, drop the
 //!    bounding set (PR_CAPBSET_DROP needs CAP_SETPCAP, hence after 3 but before
 //!    the final capset), one capset for effective/permitted/inheritable, then
 //!    the ambient set (needs the cap in permitted and inheritable).
@@ -201,13 +201,6 @@ pub fn apply_pre_user(process: &Process, spec: &Spec) -> Result<(), Error> {
 /// the switch, and the umask.
 pub fn switch_user(process: &Process) -> Result<(), Error> {
     user::switch(process.user())
-}
-
-/// Set the five capability sets from `process.capabilities` (bounding dropped
-/// first, ambient raised last). A missing `capabilities` object means no
-/// capabilities at all.
-pub fn apply_capabilities(process: &Process) -> Result<(), Error> {
-    caps::CapPlan::from_process(process)?.apply(0)
 }
 
 /// prctl(PR_SET_NO_NEW_PRIVS).
