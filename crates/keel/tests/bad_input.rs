@@ -5,26 +5,18 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::{bundle_with, busybox, Runtime};
+use common::{assert_nothing_left, bundle_with, busybox, Runtime};
 
-/// No state dir, and no cgroup directory named after the id.
-fn assert_nothing_left(rt: &Runtime, id: &str) {
-    assert!(rt.list_ids().is_empty(), "state left: {:?}", rt.list_ids());
-    assert!(!rt.root().join(id).exists(), "state dir left");
-    for base in [
-        "/sys/fs/cgroup/pids",
-        "/sys/fs/cgroup/memory",
-        "/sys/fs/cgroup/cpu,cpuacct",
-        "/sys/fs/cgroup/freezer",
-        "/sys/fs/cgroup",
-    ] {
-        let p = Path::new(base).join(id);
-        assert!(!p.exists(), "cgroup left: {}", p.display());
-    }
-}
+/// Where a failed command must leave no cgroup directory named after the id.
+const CGROUP_ROOTS: &[&str] = &[
+    "/sys/fs/cgroup/pids",
+    "/sys/fs/cgroup/memory",
+    "/sys/fs/cgroup/cpu,cpuacct",
+    "/sys/fs/cgroup/freezer",
+    "/sys/fs/cgroup",
+];
 
 #[track_caller]
 fn one_line(err: &str) -> &str {
@@ -42,7 +34,7 @@ fn missing_bundle() {
     let id = berth_testkit::unique_id("nobundle");
     let out = rt.exec(&["create", "--bundle", "/nonexistent/bundle", &id]);
     one_line(out.assert_failure());
-    assert_nothing_left(&rt, &id);
+    assert_nothing_left(&rt, &id, CGROUP_ROOTS);
 }
 
 #[test]
@@ -61,10 +53,10 @@ fn malformed_config_names_the_field() {
         assert!(line.contains("process.user.uid"), "{line}");
         assert_eq!(line.lines().count(), 1, "{line}");
     }
-    assert_nothing_left(&rt, &c.id);
+    assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
     std::fs::write(b.path().join("config.json"), "{\"ociVersion\": ").unwrap();
     c.create(&b, &[]).assert_failure();
-    assert_nothing_left(&rt, &c.id);
+    assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
 }
 
 #[test]
@@ -81,7 +73,7 @@ fn unsupported_oci_version() {
     }
     // runc only warns about versions; either way nothing may be left on failure.
     if out.code != 0 {
-        assert_nothing_left(&rt, &c.id);
+        assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
     }
 }
 
@@ -97,7 +89,7 @@ fn unknown_namespace_type() {
     let c = rt.container("nstype");
     let err = c.create(&b, &[]).assert_failure().to_owned();
     assert!(one_line(&err).contains("bogus"), "{err}");
-    assert_nothing_left(&rt, &c.id);
+    assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
 }
 
 #[test]
@@ -113,7 +105,7 @@ fn nonexistent_joined_namespace_path() {
     let c = rt.container("nspath");
     let err = c.create(&b, &[]).assert_failure().to_owned();
     assert!(one_line(&err).contains("/nonexistent/ns/net"), "{err}");
-    assert_nothing_left(&rt, &c.id);
+    assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
 }
 
 #[test]
@@ -128,7 +120,7 @@ fn empty_args() {
     if rt.is_keel() {
         assert!(one_line(&err).contains("process.args"), "{err}");
     }
-    assert_nothing_left(&rt, &c.id);
+    assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
 }
 
 #[test]
@@ -143,7 +135,7 @@ fn missing_executable() {
         .assert_failure()
         .to_owned();
     one_line(&err);
-    assert_nothing_left(&rt, &c.id);
+    assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
 }
 
 #[test]
@@ -235,7 +227,7 @@ fn killed_create_is_cleanable_with_delete_force() {
     child.wait().unwrap();
     c.force_delete().assert_success();
     std::thread::sleep(Duration::from_millis(200));
-    assert_nothing_left(&rt, &c.id);
+    assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
 }
 
 #[test]

@@ -11,35 +11,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{bundle_with, Container, Runtime};
+use common::{bundle_with, cgroup_dir, pure_v2, read_trimmed as read, Container, Runtime};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// Whether /sys/fs/cgroup is a pure cgroup v2 hierarchy.
-fn pure_v2() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
-/// The host directory of `pid`'s cgroup for `controller` (v1), or its v2
-/// directory on a pure v2 host.
-fn cgroup_dir(pid: i32, controller: &str) -> PathBuf {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next(), parts.next(), parts.next());
-        let (Some(ctrls), Some(path)) = (ctrls, path) else {
-            continue;
-        };
-        let path = path.trim_start_matches('/');
-        if pure_v2() && ctrls.is_empty() {
-            return Path::new("/sys/fs/cgroup").join(path);
-        }
-        if !pure_v2() && ctrls.split(',').any(|c| c == controller) {
-            return Path::new("/sys/fs/cgroup").join(ctrls).join(path);
-        }
-    }
-    panic!("pid {pid} has no {controller} cgroup:\n{text}");
-}
 
 /// Every cgroup directory of `pid` on the host.
 fn all_cgroup_dirs(pid: i32) -> Vec<PathBuf> {
@@ -50,13 +24,6 @@ fn all_cgroup_dirs(pid: i32) -> Vec<PathBuf> {
         .iter()
         .map(|c| cgroup_dir(pid, c))
         .collect()
-}
-
-fn read(dir: &Path, file: &str) -> String {
-    std::fs::read_to_string(dir.join(file))
-        .unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()))
-        .trim()
-        .to_owned()
 }
 
 /// (file name, path inside the container) of a controller file, by version.

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{bundle_with, pid_alive, Runtime};
+use common::{assert_init_reaped, bundle_with, pid_alive, pure_v2, Runtime};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -189,12 +189,7 @@ fn staged_init_is_the_container_process_for_kill_and_delete() {
     c.cmd("delete", &[], &[]).assert_success();
     assert!(c.state().is_none());
     std::thread::sleep(Duration::from_millis(50));
-    assert!(
-        !pid_alive(pid)
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z")
-    );
+    assert_init_reaped(pid);
     let left: Vec<_> = cgroups.iter().filter(|d| d.exists()).collect();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
 }
@@ -253,11 +248,6 @@ fn exec_enters_a_user_namespace_and_a_joined_network_namespace() {
         out.stdout.trim(),
         format!("0 {} sleep", ns_ino(Path::new(&netns.path())))
     );
-}
-
-/// The host has only cgroup v2 (the lab VM), not this machine's hybrid.
-fn pure_v2() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 /// Where the pids controller's tree starts on this host.

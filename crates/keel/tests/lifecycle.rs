@@ -8,7 +8,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{bundle_with, busybox, pid_alive, Runtime};
+use common::{assert_init_reaped, bundle_with, busybox, pid_alive, Runtime};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -123,12 +123,7 @@ fn create_start_kill_delete() {
     assert!(c.state().is_none());
     assert!(rt.list_ids().is_empty());
     std::thread::sleep(Duration::from_millis(50));
-    assert!(
-        !pid_alive(pid)
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z")
-    );
+    assert_init_reaped(pid);
 }
 
 #[test]
@@ -328,12 +323,7 @@ fn delete_of_a_running_container_needs_force() {
     assert_eq!(c.status(), "running");
     c.cmd("delete", &["--force"], &[]).assert_success();
     assert!(c.state().is_none());
-    std::thread::sleep(Duration::from_millis(50));
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    assert!(
-        stat.is_empty() || stat.contains(") Z "),
-        "init still alive: {stat}"
-    );
+    assert_init_gone(pid);
 }
 
 #[test]
@@ -347,6 +337,12 @@ fn delete_of_a_created_container_kills_init() {
     c.create(&b, &[]).assert_success();
     let pid = c.pid();
     c.cmd("delete", &[], &[]).assert_success();
+    assert_init_gone(pid);
+}
+
+/// After a delete: the init `pid` has no readable stat, or is a zombie.
+#[track_caller]
+fn assert_init_gone(pid: i32) {
     std::thread::sleep(Duration::from_millis(50));
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     assert!(

@@ -12,26 +12,12 @@ use std::os::unix::fs::symlink;
 
 use berth_testkit::mounts::{mountinfo_line, own_mountinfo, HostMount};
 use berth_testkit::{Bundle, TempDir};
-use common::{bundle_with, Outcome, Runtime};
+use common::{add_mount, bundle_with, run_script, Outcome, Runtime};
 use serde_json::{json, Value};
-
-/// Run `script` under `sh -c` in a default busybox container changed by `edit`.
-fn run_script(script: &str, edit: impl FnOnce(&mut Value)) -> Outcome {
-    let bundle = bundle_with(&["sh", "-c", script], edit);
-    Runtime::new().run_bundle(&bundle)
-}
 
 /// Run a prepared bundle.
 fn run_in(bundle: &Bundle) -> Outcome {
     Runtime::new().run_bundle(bundle)
-}
-
-/// Append a mount to the config.
-fn add_mount(cfg: &mut Value, mount: Value) {
-    cfg["mounts"]
-        .as_array_mut()
-        .expect("mounts array")
-        .push(mount);
 }
 
 /// The propagation fields ("shared:N master:M") of each host mount point.

@@ -17,22 +17,8 @@ use std::sync::Arc;
 
 use berth_testkit::mounts::{host_mountinfo_outside_tmp, host_mounts_under};
 use berth_testkit::unique_id;
-use common::{bundle_with, Outcome, Runtime};
-use serde_json::{json, Value};
-
-/// Run `script` under `sh -c` in a default busybox container changed by `edit`.
-fn run_script(script: &str, edit: impl FnOnce(&mut Value)) -> Outcome {
-    let bundle = bundle_with(&["sh", "-c", script], edit);
-    Runtime::new().run_bundle(&bundle)
-}
-
-/// Append a mount to the config.
-fn add_mount(cfg: &mut Value, mount: Value) {
-    cfg["mounts"]
-        .as_array_mut()
-        .expect("mounts array")
-        .push(mount);
-}
+use common::{add_mount, bundle_with, run_script, Runtime};
+use serde_json::json;
 
 #[test]
 fn masked_paths_read_empty_even_through_proc_root_and_symlinks() {

@@ -10,22 +10,15 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{bundle_with, Runtime};
+use common::{assert_nothing_left, bundle_with, Runtime};
 
-/// No state dir, and no cgroup directory named after the id.
-fn assert_nothing_left(rt: &Runtime, id: &str) {
-    assert!(rt.list_ids().is_empty(), "state left: {:?}", rt.list_ids());
-    assert!(!rt.root().join(id).exists(), "state dir left");
-    for base in [
-        "/sys/fs/cgroup/pids",
-        "/sys/fs/cgroup/memory",
-        "/sys/fs/cgroup/freezer",
-        "/sys/fs/cgroup",
-    ] {
-        let p = Path::new(base).join(id);
-        assert!(!p.exists(), "cgroup left: {}", p.display());
-    }
-}
+/// Where a failed create must leave no cgroup directory named after the id.
+const CGROUP_ROOTS: &[&str] = &[
+    "/sys/fs/cgroup/pids",
+    "/sys/fs/cgroup/memory",
+    "/sys/fs/cgroup/freezer",
+    "/sys/fs/cgroup",
+];
 
 /// The error is one non-empty line.
 #[track_caller]
@@ -76,7 +69,7 @@ fn memory_policy_bad_nodes_and_mode() {
         if rt.is_keel() {
             assert!(line.contains(field), "{line}");
         }
-        assert_nothing_left(&rt, &c.id);
+        assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
     }
 }
 
@@ -163,7 +156,7 @@ fn net_device_missing_or_without_netns_fails_cleanly() {
             "{line}"
         );
     }
-    assert_nothing_left(&rt, &c.id);
+    assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
 
     let b = bundle_with(&["true"], |c| {
         c["linux"]["netDevices"] = serde_json::json!({ "lo": {"name": "eth7"} });
@@ -178,7 +171,7 @@ fn net_device_missing_or_without_netns_fails_cleanly() {
             "{line}"
         );
     }
-    assert_nothing_left(&rt, &c.id);
+    assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
     assert!(host_has_link("lo"));
 }
 
@@ -207,7 +200,7 @@ fn intel_rdt_without_resctrl_fails_cleanly() {
             "{line}"
         );
     }
-    assert_nothing_left(&rt, &c.id);
+    assert_nothing_left(&rt, &c.id, CGROUP_ROOTS);
 }
 
 #[test]

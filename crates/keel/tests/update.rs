@@ -6,40 +6,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{bundle_with, Runtime};
-
-fn pure_v2() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
-/// The host cgroup directory of `pid` for `controller` (v2: the one dir).
-fn cgroup_dir(pid: i32, controller: &str) -> PathBuf {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    for line in text.lines() {
-        let f: Vec<&str> = line.splitn(3, ':').collect();
-        if f.len() != 3 {
-            continue;
-        }
-        let path = f[2].trim_start_matches('/');
-        if pure_v2() && f[1].is_empty() {
-            return Path::new("/sys/fs/cgroup").join(path);
-        }
-        if !pure_v2() && f[1].split(',').any(|c| c == controller) {
-            return Path::new("/sys/fs/cgroup").join(f[1]).join(path);
-        }
-    }
-    panic!("pid {pid} has no {controller} cgroup:\n{text}");
-}
-
-fn read(dir: &Path, file: &str) -> String {
-    std::fs::read_to_string(dir.join(file))
-        .unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()))
-        .trim()
-        .to_owned()
-}
+use common::{bundle_with, cgroup_dir, pure_v2, read_trimmed as read, Runtime};
 
 fn memory_limit(pid: i32) -> String {
     let file = if pure_v2() {

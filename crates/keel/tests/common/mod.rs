@@ -320,3 +320,74 @@ pub fn busybox(args: &[&str]) -> Bundle {
 pub fn pid_alive(pid: i32) -> bool {
     pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
 }
+
+/// Run `script` under `sh -c` in a default busybox container changed by `edit`.
+pub fn run_script(script: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Outcome {
+    let bundle = bundle_with(&["sh", "-c", script], edit);
+    Runtime::new().run_bundle(&bundle)
+}
+
+/// Append a mount to the config.
+pub fn add_mount(cfg: &mut serde_json::Value, mount: serde_json::Value) {
+    cfg["mounts"]
+        .as_array_mut()
+        .expect("mounts array")
+        .push(mount);
+}
+
+/// Assert that the (deleted) container's init `pid` is gone or a zombie.
+#[track_caller]
+pub fn assert_init_reaped(pid: i32) {
+    assert!(
+        !pid_alive(pid)
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z")
+    );
+}
+
+/// Whether /sys/fs/cgroup is a pure cgroup v2 hierarchy.
+pub fn pure_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The host directory of `pid`'s cgroup for `controller` (v1), or its v2
+/// directory on a pure v2 host.
+pub fn cgroup_dir(pid: i32, controller: &str) -> PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let v2 = pure_v2();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next(), parts.next(), parts.next());
+        let (Some(ctrls), Some(path)) = (ctrls, path) else {
+            continue;
+        };
+        let path = path.trim_start_matches('/');
+        if v2 && ctrls.is_empty() {
+            return Path::new("/sys/fs/cgroup").join(path);
+        }
+        if !v2 && ctrls.split(',').any(|c| c == controller) {
+            return Path::new("/sys/fs/cgroup").join(ctrls).join(path);
+        }
+    }
+    panic!("pid {pid} has no {controller} cgroup:\n{text}");
+}
+
+/// The trimmed contents of `dir/file`; panics naming the file.
+pub fn read_trimmed(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()))
+        .trim()
+        .to_owned()
+}
+
+/// `rt` keeps no state for `id` (no listed id, no state dir), and no cgroup
+/// directory named `id` is left under any of `cgroup_roots`.
+pub fn assert_nothing_left(rt: &Runtime, id: &str, cgroup_roots: &[&str]) {
+    assert!(rt.list_ids().is_empty(), "state left: {:?}", rt.list_ids());
+    assert!(!rt.root().join(id).exists(), "state dir left");
+    for base in cgroup_roots {
+        let p = Path::new(base).join(id);
+        assert!(!p.exists(), "cgroup left: {}", p.display());
+    }
+}
