@@ -3,20 +3,19 @@
 //! assertion fails.
 
 use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_cgroups::{Layout, Manager, Mode};
+use berth_testkit::BUSYBOX;
 use oci_spec::runtime::LinuxResources;
-
-const BUSYBOX: &str = "/bin/busybox";
 
 /// Kills the children it holds (by pid), then thaws and deletes the cgroup.
 struct Guard {
     mgr: Manager,
     children: Vec<Child>,
-    extra_dirs: Vec<PathBuf>,
 }
 
 impl Guard {
@@ -24,8 +23,26 @@ impl Guard {
         Guard {
             mgr,
             children: Vec::new(),
-            extra_dirs: Vec::new(),
         }
+    }
+
+    /// As root only: a manager for `/berth-test-<id>/ctr`, guarded, and
+    /// its cgroup created.
+    fn created() -> Option<(String, Guard)> {
+        if !berth_testkit::require_root() {
+            return None;
+        }
+        let id = berth_testkit::unique_id("cg");
+        let mgr = Manager::new(Some(&unique_path(&id)), &id).expect("manager");
+        let g = Guard::new(mgr);
+        g.mgr.create().expect("create");
+        Some((id, g))
+    }
+
+    /// Wait for the last child pushed; how it ended.
+    fn wait_last_child(&mut self) -> ExitStatus {
+        let mut child = self.children.pop().expect("child");
+        child.wait().expect("wait")
     }
 }
 
@@ -37,9 +54,6 @@ impl Drop for Guard {
             let _ = c.wait();
         }
         let _ = self.mgr.delete();
-        for d in self.extra_dirs.iter().rev() {
-            let _ = std::fs::remove_dir(d);
-        }
     }
 }
 
@@ -86,13 +100,9 @@ fn unique_path(id: &str) -> String {
 
 #[test]
 fn limits_freeze_stats_kill_delete() {
-    if !berth_testkit::require_root() {
+    let Some((id, mut g)) = Guard::created() else {
         return;
-    }
-    let id = berth_testkit::unique_id("cg");
-    let mgr = Manager::new(Some(&unique_path(&id)), &id).expect("manager");
-    let mut g = Guard::new(mgr);
-    g.mgr.create().expect("create");
+    };
     let r = resources(serde_json::json!({
         "memory": {"limit": 67108864},
         "pids": {"limit": 32},
@@ -156,9 +166,7 @@ fn limits_freeze_stats_kill_delete() {
     // a paused container is killed too
     g.mgr.freeze().expect("freeze");
     g.mgr.kill_all(libc::SIGKILL).expect("kill_all");
-    let mut child = g.children.pop().expect("child");
-    let status = child.wait().expect("wait");
-    use std::os::unix::process::ExitStatusExt;
+    let status = g.wait_last_child();
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     wait_for("empty cgroup", || {
         g.mgr.pids().map(|p| p.is_empty()).unwrap_or(false)
@@ -277,13 +285,9 @@ if true > /dev/kmsg; then echo kmsgw=ok; else echo kmsgw=denied; fi";
 
 #[test]
 fn device_rules() {
-    if !berth_testkit::require_root() {
+    let Some((_, mut g)) = Guard::created() else {
         return;
-    }
-    let id = berth_testkit::unique_id("cg");
-    let mgr = Manager::new(Some(&unique_path(&id)), &id).expect("manager");
-    let mut g = Guard::new(mgr);
-    g.mgr.create().expect("create");
+    };
 
     // deny all (+ runc's defaults, which allow /dev/null)
     g.mgr
@@ -350,13 +354,9 @@ fn a_disk() -> Option<String> {
 
 #[test]
 fn memory_swap_cpuset_pids_blkio_unified() {
-    if !berth_testkit::require_root() {
+    let Some((_, g)) = Guard::created() else {
         return;
-    }
-    let id = berth_testkit::unique_id("cg");
-    let mgr = Manager::new(Some(&unique_path(&id)), &id).expect("manager");
-    let g = Guard::new(mgr);
-    g.mgr.create().expect("create");
+    };
     let mi = |n: i64| n * 1024 * 1024;
     let mut r = serde_json::json!({
         "memory": {"limit": mi(64), "reservation": mi(32), "swap": mi(128)},
@@ -438,21 +438,15 @@ fn spawn_in(g: &mut Guard, script: &str) -> u32 {
 
 #[test]
 fn oom_kills_are_counted() {
-    if !berth_testkit::require_root() {
+    let Some((_, mut g)) = Guard::created() else {
         return;
-    }
-    let id = berth_testkit::unique_id("cg");
-    let mgr = Manager::new(Some(&unique_path(&id)), &id).expect("manager");
-    let mut g = Guard::new(mgr);
-    g.mgr.create().expect("create");
+    };
     let limit = 16 * 1024 * 1024;
     let r = serde_json::json!({"memory": {"limit": limit, "swap": limit}});
     g.mgr.apply(&resources(r)).expect("apply");
     // dd's 64 MiB buffer cannot fit in 16 MiB without swap
     spawn_in(&mut g, "exec dd if=/dev/zero of=/dev/null bs=64M count=1");
-    let mut child = g.children.pop().expect("child");
-    let status = child.wait().expect("wait");
-    use std::os::unix::process::ExitStatusExt;
+    let status = g.wait_last_child();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
     wait_for("oom_kill to be counted", || {
         g.mgr.oom_kill_count().unwrap_or(0) >= 1
@@ -461,22 +455,16 @@ fn oom_kills_are_counted() {
 
 #[test]
 fn kill_all_delivers_other_signals() {
-    if !berth_testkit::require_root() {
+    let Some((_, mut g)) = Guard::created() else {
         return;
-    }
-    let id = berth_testkit::unique_id("cg");
-    let mgr = Manager::new(Some(&unique_path(&id)), &id).expect("manager");
-    let mut g = Guard::new(mgr);
-    g.mgr.create().expect("create");
+    };
     // a parent and a child process in the cgroup
     spawn_in(&mut g, "sleep 1000 & exec sleep 1000");
     wait_for("two pids", || {
         g.mgr.pids().map(|p| p.len() == 2).unwrap_or(false)
     });
     g.mgr.kill_all(libc::SIGTERM).expect("kill_all TERM");
-    let mut child = g.children.pop().expect("child");
-    let status = child.wait().expect("wait");
-    use std::os::unix::process::ExitStatusExt;
+    let status = g.wait_last_child();
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
     wait_for("empty cgroup", || {
         g.mgr.pids().map(|p| p.is_empty()).unwrap_or(false)

@@ -12,7 +12,7 @@ pub mod ebpf;
 
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
 use crate::error::{Error, Result};
 use crate::files;
@@ -164,6 +164,17 @@ pub fn rules_from_spec(devices: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
         .collect::<Result<Vec<_>>>()?;
     rules.extend_from_slice(DEFAULT_ALLOWED);
     Ok(rules)
+}
+
+/// The rules `r` asks to program: its own (none when absent) followed by
+/// [`DEFAULT_ALLOWED`]; `None` for an update that lists no devices, which
+/// leaves the rules as they are.
+pub(crate) fn rules_to_apply(r: &LinuxResources, update: bool) -> Result<Option<Vec<Rule>>> {
+    match r.devices() {
+        Some(d) => rules_from_spec(d).map(Some),
+        None if update => Ok(None),
+        None => rules_from_spec(&[]).map(Some),
+    }
 }
 
 /// Allow rules for the device nodes of `linux.devices`, for the runtime to

@@ -27,11 +27,7 @@ pub(crate) fn apply(dirs: &Dirs, r: &LinuxResources, update: bool) -> Result<()>
     if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
         return Err(Error::UnifiedOnV1);
     }
-    if let Some(d) = r.devices() {
-        let rules = devices::rules_from_spec(d)?;
-        devices::apply_v1(need(dirs, "devices", "devices")?, &rules)?;
-    } else if !update {
-        let rules = devices::rules_from_spec(&[])?;
+    if let Some(rules) = devices::rules_to_apply(r, update)? {
         devices::apply_v1(need(dirs, "devices", "devices")?, &rules)?;
     }
     if let Some(m) = r.memory() {

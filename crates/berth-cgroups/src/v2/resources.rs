@@ -15,10 +15,8 @@ use crate::resources::{
 /// Apply `r` to `dir`. With `update`, devices are left alone unless `r`
 /// lists some. `unified` keys are written last, so they win.
 pub(crate) fn apply(dir: &Path, r: &LinuxResources, update: bool) -> Result<()> {
-    if let Some(d) = r.devices() {
-        devices::apply_v2(dir, &devices::rules_from_spec(d)?)?;
-    } else if !update {
-        devices::apply_v2(dir, &devices::rules_from_spec(&[])?)?;
+    if let Some(rules) = devices::rules_to_apply(r, update)? {
+        devices::apply_v2(dir, &rules)?;
     }
     if let Some(m) = r.memory() {
         memory(dir, m)?;
