@@ -187,6 +187,12 @@ impl ContentStore {
     /// complete. A resumed writer has re-hashed the partial bytes already on
     /// disk; [`Writer::offset`] says how many.
     pub fn writer(&self, expected: &Digest, size: Option<u64>) -> Result<Ingest> {
+        self.open_writer(expected, size, true)
+    }
+
+    /// [`ContentStore::writer`]; without `resume`, a partial file left by an
+    /// earlier run is emptied rather than re-hashed.
+    fn open_writer(&self, expected: &Digest, size: Option<u64>, resume: bool) -> Result<Ingest> {
         if self.contains(expected) {
             return Ok(Ingest::Exists);
         }
@@ -195,8 +201,12 @@ impl ContentStore {
             return Ok(Ingest::Exists);
         };
         let mut hasher = Hasher::new(expected.algorithm());
-        let offset =
-            hash_existing(&mut file, &mut hasher, size).map_err(io_err("read", &ingest))?;
+        let offset = if resume {
+            hash_existing(&mut file, &mut hasher, size).map_err(io_err("read", &ingest))?
+        } else {
+            file.set_len(0).map_err(io_err("truncate", &ingest))?;
+            0
+        };
         Ok(Ingest::Writer(Box::new(Writer {
             file,
             hasher,
@@ -247,10 +257,9 @@ impl ContentStore {
         size: Option<u64>,
         reader: &mut dyn Read,
     ) -> Result<()> {
-        let Ingest::Writer(mut w) = self.writer(digest, size)? else {
+        let Ingest::Writer(mut w) = self.open_writer(digest, size, false)? else {
             return Ok(());
         };
-        w.restart()?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = match reader.read(&mut buf) {

@@ -448,18 +448,27 @@ mod tests {
         assert_eq!(a.list().unwrap().len(), 40);
     }
 
+    /// A database at `path` whose meta table says `version`, as another
+    /// berth release left it.
+    fn database_of_schema(path: &Path, version: u64) -> Database {
+        let db = Database::create(path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert("schema_version", version)
+            .unwrap();
+        tx.commit().unwrap();
+        db
+    }
+
     #[test]
     fn migrates_a_version_1_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metadata.redb");
         {
             // what berth with schema 1 wrote: meta + images, no dangling
-            let db = Database::create(&path).unwrap();
+            let db = database_of_schema(&path, 1);
             let tx = db.begin_write().unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert("schema_version", 1)
-                .unwrap();
             let bytes = serde_json::to_vec(&entry(1)).unwrap();
             tx.open_table(IMAGES)
                 .unwrap()
@@ -515,15 +524,7 @@ mod tests {
     fn refuses_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metadata.redb");
-        {
-            let db = Database::create(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert("schema_version", 99)
-                .unwrap();
-            tx.commit().unwrap();
-        }
+        database_of_schema(&path, 99);
         assert!(matches!(
             Metadata::open(&path),
             Err(Error::TooNew { found: 99, .. })

@@ -106,8 +106,7 @@ pub(crate) fn oci_digest(desc: &Descriptor) -> Result<Digest, Error> {
     desc.digest().to_string().parse().map_err(Error::BadDigest)
 }
 
-fn check_digest(expected: &Digest, bytes: &[u8]) -> Result<(), Error> {
-    let actual = Digest::sha256_of(bytes);
+fn check_digest(expected: &Digest, actual: Digest) -> Result<(), Error> {
     if &actual != expected {
         return Err(Error::Content(crate::content::Error::DigestMismatch {
             expected: expected.clone(),
@@ -136,7 +135,7 @@ async fn resolve(
     let top = remote.manifest(&key).await.map_err(Error::Remote)?;
     let top_digest = Digest::sha256_of(&top.bytes);
     if let Some(want) = &reference.digest {
-        check_digest(want, &top.bytes)?;
+        check_digest(want, top_digest.clone())?;
     }
     let media_type = media_type_of(&top.media_type, &top.bytes);
     if MANIFEST_TYPES.contains(&media_type.as_str()) {
@@ -163,7 +162,7 @@ async fn resolve(
         .manifest(digest.as_str())
         .await
         .map_err(Error::Remote)?;
-    check_digest(&digest, &m.bytes)?;
+    check_digest(&digest, Digest::sha256_of(&m.bytes))?;
     let media_type = media_type_of(&m.media_type, &m.bytes);
     if !MANIFEST_TYPES.contains(&media_type.as_str()) {
         return Err(Error::UnsupportedManifest(media_type));

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use sha2::{Digest as _, Sha256};
 
 use crate::registry::{self, Client, DOCKER_MANIFEST_LIST, OCI_INDEX};
 use crate::{store, Digest, ImageStore, Reference};
@@ -218,7 +217,7 @@ fn read_verified(path: &Path, digest: &Digest) -> Result<Vec<u8>, Error> {
         source,
     })?;
     if digest.algorithm() == "sha256" {
-        let actual = Digest::from_sha256_bytes(&Sha256::digest(&bytes));
+        let actual = Digest::sha256_of(&bytes);
         if &actual != digest {
             return Err(Error::Corrupt {
                 digest: digest.clone(),

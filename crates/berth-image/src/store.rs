@@ -293,22 +293,22 @@ impl ImageStore {
 
     /// The image's manifest.
     pub fn manifest(&self, image: &ImageRecord) -> Result<ImageManifest, Error> {
-        let bytes = self
-            .content
-            .read_to_vec(&pull::oci_digest(&image.target)?)?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-            what: "image manifest",
-            source,
-        })
+        self.read_json(&pull::oci_digest(&image.target)?, "image manifest")
     }
 
     /// The image's config (its digest is the image id).
     pub fn config(&self, image: &ImageRecord) -> Result<ImageConfiguration, Error> {
-        let bytes = self.content.read_to_vec(&image.id)?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-            what: "image config",
-            source,
-        })
+        self.read_json(&image.id, "image config")
+    }
+
+    /// Read a stored JSON blob (a manifest or config) and parse it.
+    fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        digest: &Digest,
+        what: &'static str,
+    ) -> Result<T, Error> {
+        let bytes = self.content.read_to_vec(digest)?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::Json { what, source })
     }
 
     fn layers(&self, image: &ImageRecord) -> Result<Vec<Layer>, Error> {
@@ -385,21 +385,10 @@ impl ImageStore {
         target: Descriptor,
     ) -> Result<ImageRecord, Error> {
         let _lock = crate::gc::StoreLock::shared(self.data_root())?;
-        let manifest_digest = pull::oci_digest(&target)?;
-        let bytes = self.content.read_to_vec(&manifest_digest)?;
         let manifest: ImageManifest =
-            serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-                what: "image manifest",
-                source,
-            })?;
+            self.read_json(&pull::oci_digest(&target)?, "image manifest")?;
         let config_digest = pull::oci_digest(manifest.config())?;
-        let config: ImageConfiguration = serde_json::from_slice(
-            &self.content.read_to_vec(&config_digest)?,
-        )
-        .map_err(|source| Error::Json {
-            what: "image config",
-            source,
-        })?;
+        let config: ImageConfiguration = self.read_json(&config_digest, "image config")?;
         let layers = pull::layers(&manifest, &config)?;
         for layer in &layers {
             if !self.content.contains(&layer.digest) {
