@@ -3,17 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports failure
 
-use berth_image::archive::{self, Error};
-use berth_image::store::{ImageStore, StoreConfig};
-use berth_testkit::tarfix::RawTar;
+mod common;
 
-fn open_store(root: &std::path::Path) -> ImageStore {
-    ImageStore::open(StoreConfig {
-        data_root: root.to_owned(),
-        registry: Default::default(),
-    })
-    .unwrap()
-}
+use berth_image::archive::{self, Error};
+use berth_testkit::tarfix::RawTar;
+use common::open_store;
 
 #[test]
 fn manifest_symlinked_to_a_host_file_is_not_read() {

@@ -3,24 +3,20 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports failure
 
+mod common;
+
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use berth_image::archive::{self, Error};
-use berth_image::store::{ImageStore, StoreConfig};
+use berth_image::store::ImageStore;
 use berth_image::Reference;
 use berth_testkit::image::{Layer, OciLayout};
+use berth_testkit::peers::check;
+use common::open_store;
 use serde_json::Value;
-
-fn open_store(root: &Path) -> ImageStore {
-    ImageStore::open(StoreConfig {
-        data_root: root.to_owned(),
-        registry: Default::default(),
-    })
-    .unwrap()
-}
 
 /// A two-layer busybox image (the top layer deletes and replaces files) in
 /// an OCI layout under `dir`, tagged `latest`.
@@ -46,13 +42,17 @@ fn layout(dir: &Path) -> PathBuf {
 }
 
 fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    check(Command::new("skopeo").args(args))
+}
+
+/// `skopeo copy` the layout's `latest` image to the transport `dest`.
+fn copy_layout(src: &Path, dest: &str) {
+    skopeo(&[
+        "copy",
+        "--quiet",
+        &format!("oci:{}:latest", src.display()),
+        dest,
+    ]);
 }
 
 fn load_file(store: &ImageStore, path: &Path) -> Result<Vec<String>, Error> {
@@ -73,12 +73,10 @@ fn loads_oci_archive_from_skopeo() {
     let tmp = tempfile::tempdir().unwrap();
     let src = layout(tmp.path());
     let tar = tmp.path().join("oci.tar");
-    skopeo(&[
-        "copy",
-        "--quiet",
-        &format!("oci:{}:latest", src.display()),
+    copy_layout(
+        &src,
         &format!("oci-archive:{}:example.com/test/oci:1", tar.display()),
-    ]);
+    );
     let store = open_store(&tmp.path().join("root"));
     assert_eq!(load_file(&store, &tar).unwrap(), ["example.com/test/oci:1"]);
     check_image(&store, "example.com/test/oci:1");
@@ -89,12 +87,10 @@ fn loads_docker_archive_from_skopeo() {
     let tmp = tempfile::tempdir().unwrap();
     let src = layout(tmp.path());
     let tar = tmp.path().join("docker.tar");
-    skopeo(&[
-        "copy",
-        "--quiet",
-        &format!("oci:{}:latest", src.display()),
+    copy_layout(
+        &src,
         &format!("docker-archive:{}:example.com/test/docker:2", tar.display()),
-    ]);
+    );
     let store = open_store(&tmp.path().join("root"));
     assert_eq!(
         load_file(&store, &tar).unwrap(),
@@ -126,12 +122,10 @@ fn save_load_save_is_byte_identical_and_skopeo_reads_it() {
     let src = layout(tmp.path());
     let first = open_store(&tmp.path().join("root1"));
     let oci = tmp.path().join("oci.tar");
-    skopeo(&[
-        "copy",
-        "--quiet",
-        &format!("oci:{}:latest", src.display()),
+    copy_layout(
+        &src,
         &format!("oci-archive:{}:example.com/test/rt:1", oci.display()),
-    ]);
+    );
     load_file(&first, &oci).unwrap();
     first
         .tag(
@@ -286,12 +280,10 @@ fn oci_layout_directory_export_and_load() {
     let src = layout(tmp.path());
     let first = open_store(&tmp.path().join("root1"));
     let oci = tmp.path().join("oci.tar");
-    skopeo(&[
-        "copy",
-        "--quiet",
-        &format!("oci:{}:latest", src.display()),
+    copy_layout(
+        &src,
         &format!("oci-archive:{}:example.com/test/dir:1", oci.display()),
-    ]);
+    );
     load_file(&first, &oci).unwrap();
     let out = tmp.path().join("exported");
     archive::save_oci_dir(&first, &["example.com/test/dir:1"], &out).unwrap();

@@ -3,10 +3,12 @@
 //! the top layer's /etc/passwd, writes kept out of the shared layers, and
 //! nothing left mounted or on disk after removal or a failed creation.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use berth_image::bundle::{create_bundle, live_bundles, remove_bundle, BundleOptions};
-use berth_image::store::{ImageStore, NoProgress, Platform, StoreConfig};
+use berth_image::store::{NoProgress, Platform};
 use berth_image::Reference;
 use berth_testkit::image::{Layer, OciLayout};
 use berth_testkit::registry::Registry;
@@ -26,14 +28,6 @@ impl Drop for Cleanup {
                 let _ = std::fs::remove_dir_all(dir);
             }
         }
-    }
-}
-
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
     }
 }
 
@@ -59,32 +53,13 @@ fn push_image(registry: &Registry, dir: &Path) -> String {
             b"root:x:0:\napp:x:4343:\nextra:x:77:app\n",
             0o644,
         );
-    let mut diff_ids = Vec::new();
-    let mut layers = Vec::new();
-    for layer in [base, top] {
-        let tar = layer.tar().expect("tar");
-        diff_ids.push(berth_testkit::image::sha256(&tar));
-        let digest = layout.blob(&tar).expect("blob");
-        layers.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": tar.len()}));
-    }
-    let config = serde_json::to_vec(&json!({
-        "architecture": host_arch(), "os": "linux",
+    let config = json!({
+        "architecture": Platform::host().architecture, "os": "linux",
         "config": {"Cmd": ["sh"], "User": "app", "Env": ["A=1"], "Volumes": {"/data": {}}},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-    }))
-    .expect("config");
-    let config_digest = layout.blob(&config).expect("config blob");
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": layers,
-    }))
-    .expect("manifest");
-    let digest = layout.blob(&manifest).expect("manifest blob");
-    let desc = berth_testkit::image::Desc {
-        json: json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest.len()}),
-        digest,
-    };
+    });
+    let desc = layout
+        .image_with_config(&[base, top], config)
+        .expect("image");
     layout.tag("1", &desc).expect("tag");
     let reference = format!("{}/bundle-test:1", registry.addr());
     berth_testkit::image::push(dir, "1", &reference).expect("push");
@@ -107,15 +82,10 @@ fn bundle_rootfs_is_the_merged_image_with_a_private_upper() {
     let registry = Registry::start();
     let work = tempfile::tempdir().expect("tempdir");
     let reference = push_image(&registry, &work.path().join("layout"));
-    let store = ImageStore::open(StoreConfig {
-        data_root: work.path().join("data"),
-        registry: Default::default(),
-    })
-    .expect("store");
+    let store = common::open_store(&work.path().join("data"));
     let platform = Platform {
-        os: "linux".into(),
-        architecture: host_arch().into(),
         variant: None,
+        ..Platform::host()
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let record = runtime

@@ -9,7 +9,8 @@ use std::process::Command;
 use berth_image::push::{push_manifest, NoProgress, PushEvent, PushProgress};
 use berth_image::registry::{Client, Config, OCI_INDEX, OCI_MANIFEST};
 use berth_image::{Digest, Reference};
-use berth_testkit::image::{push as skopeo_push, Desc, Layer, OciLayout};
+use berth_testkit::image::{push as skopeo_push, raw_manifest, Desc, Layer, OciLayout};
+use berth_testkit::peers::check;
 use berth_testkit::registry::Registry;
 
 /// A client that reads no real credentials file.
@@ -157,20 +158,6 @@ impl PushProgress for Events {
     }
 }
 
-fn skopeo_raw_manifest(reference: &str) -> Vec<u8> {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 #[tokio::test]
 async fn pushes_byte_identical_images_skopeo_reads_back() {
     let reg = Registry::start();
@@ -195,7 +182,7 @@ async fn pushes_byte_identical_images_skopeo_reads_back() {
         .filter(|e| matches!(e, PushEvent::Pushed { .. }))
         .count();
     assert_eq!(uploaded, 3, "config and two layers uploaded");
-    let raw = skopeo_raw_manifest(&r.to_string());
+    let raw = raw_manifest(&r.to_string(), None).unwrap();
     assert_eq!(
         raw,
         std::fs::read(blob_path(layout.dir(), &digest)).unwrap()
@@ -203,16 +190,11 @@ async fn pushes_byte_identical_images_skopeo_reads_back() {
 
     // skopeo copies it out again: every blob identical.
     let back = tmp.path().join("back");
-    let out = Command::new("skopeo")
-        .args(["copy", "--quiet", "--src-tls-verify=false"])
-        .arg(format!("docker://{r}"))
-        .arg(format!("oci:{}:x", back.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    check(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--src-tls-verify=false"])
+            .arg(format!("docker://{r}"))
+            .arg(format!("oci:{}:x", back.display())),
     );
     for (d, _) in descriptors(&raw) {
         let theirs = std::fs::read(blob_path(&back, &d)).unwrap();
@@ -274,7 +256,7 @@ async fn pushes_a_multi_platform_index_and_mounts_blobs() {
         (fetched.media_type.as_str(), &fetched.digest),
         (OCI_INDEX, &digest)
     );
-    assert_eq!(skopeo_raw_manifest(&r.to_string()), fetched.bytes);
+    assert_eq!(raw_manifest(&r.to_string(), None).unwrap(), fetched.bytes);
 
     // Cross-repository mount of a blob the registry has.
     let other = Reference::parse(&format!("{}/other:1", reg.addr())).unwrap();

@@ -3,30 +3,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
+mod common;
 
 use berth_image::auth::Credentials;
 use berth_image::push::push;
 use berth_image::registry::{Client, Config};
-use berth_image::store::{NoProgress, Platform, StoreConfig};
-use berth_image::{Digest, ImageStore, Reference};
-use berth_testkit::image::{push as skopeo_push, Layer, OciLayout};
+use berth_image::store::{NoProgress, Platform};
+use berth_image::{Digest, Reference};
+use berth_testkit::image::{push as skopeo_push, raw_manifest, Layer, OciLayout};
 use berth_testkit::registry::Registry;
-
-fn raw_manifest(reference: &str, creds: Option<&str>) -> Vec<u8> {
-    let mut cmd = Command::new("skopeo");
-    cmd.args(["inspect", "--raw", "--tls-verify=false"]);
-    if let Some(c) = creds {
-        cmd.arg(format!("--creds={c}"));
-    }
-    let out = cmd.arg(format!("docker://{reference}")).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_sends_the_stored_image_byte_for_byte() {
@@ -53,11 +38,7 @@ async fn push_sends_the_stored_image_byte_for_byte() {
     let src = format!("{}/src/busybox:1", open_reg.addr());
     skopeo_push(layout.dir(), "1", &src).unwrap();
 
-    let store = ImageStore::open(StoreConfig {
-        data_root: tmp.path().join("root"),
-        registry: Config::default(),
-    })
-    .unwrap();
+    let store = common::open_store(&tmp.path().join("root"));
     store
         .pull(
             &Reference::parse(&src).unwrap(),
@@ -78,8 +59,8 @@ async fn push_sends_the_stored_image_byte_for_byte() {
     store.tag(&src, &dst).unwrap();
     assert_eq!(push(&store, &client, &dst).await.unwrap(), want);
     assert_eq!(
-        raw_manifest(&dst.to_string(), None),
-        raw_manifest(&src, None)
+        raw_manifest(&dst.to_string(), None).unwrap(),
+        raw_manifest(&src, None).unwrap()
     );
 
     // Another registry that wants credentials.
@@ -99,8 +80,8 @@ async fn push_sends_the_stored_image_byte_for_byte() {
         .unwrap();
     assert_eq!(push(&store, &client, &far).await.unwrap(), want);
     assert_eq!(
-        raw_manifest(&far.to_string(), Some("carol:pw")),
-        raw_manifest(&src, None)
+        raw_manifest(&far.to_string(), Some("carol:pw")).unwrap(),
+        raw_manifest(&src, None).unwrap()
     );
 
     let missing = Reference::parse(&format!("{}/never:1", open_reg.addr())).unwrap();

@@ -4,17 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use berth_image::store::{ImageRecord, Removed, StoreConfig};
+mod common;
+
+use berth_image::store::{ImageRecord, Removed};
 use berth_image::{archive, ImageStore, Reference};
 use berth_testkit::image::Layer;
-
-fn open_store(root: &std::path::Path) -> ImageStore {
-    ImageStore::open(StoreConfig {
-        data_root: root.to_owned(),
-        registry: Default::default(),
-    })
-    .unwrap()
-}
+use common::open_store;
 
 /// A one-file rootfs tarball whose file holds `content` (so each image has
 /// a layer of its own).

@@ -4,16 +4,19 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use berth_image::store::{NoProgress, Platform, PullEvent, PullProgress, Removed, StoreConfig};
+use berth_image::store::{NoProgress, Platform, PullEvent, PullProgress, Removed};
 use berth_image::{Digest, ImageStore, Reference};
 use berth_testkit::image::{push, Layer, OciLayout};
 use berth_testkit::registry::Registry;
+use common::open_store;
 
 /// The registry's stored copy of a blob.
 fn registry_blob(reg: &Registry, digest: &str) -> PathBuf {
@@ -31,14 +34,6 @@ fn port_of(reg: &Registry) -> u16 {
         .next()
         .and_then(|p| p.parse().ok())
         .unwrap()
-}
-
-fn open_store(root: &Path) -> ImageStore {
-    ImageStore::open(StoreConfig {
-        data_root: root.to_owned(),
-        registry: Default::default(),
-    })
-    .unwrap()
 }
 
 fn host_platform() -> Platform {

@@ -3,17 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use berth_image::store::{Platform, StoreConfig};
-use berth_image::{Digest, ImageStore, Reference};
-use berth_testkit::image::{Layer, OciLayout};
+mod common;
 
-fn open_store(root: &std::path::Path) -> ImageStore {
-    ImageStore::open(StoreConfig {
-        data_root: root.to_owned(),
-        registry: Default::default(),
-    })
-    .unwrap()
-}
+use berth_image::store::Platform;
+use berth_image::{Digest, Reference};
+use berth_testkit::image::{Layer, OciLayout};
+use common::open_store;
 
 fn blob(layout: &std::path::Path, d: &str) -> Vec<u8> {
     std::fs::read(layout.join("blobs/sha256").join(&d[7..])).unwrap()

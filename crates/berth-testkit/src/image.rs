@@ -246,6 +246,32 @@ impl OciLayout {
         })
     }
 
+    /// Write an image from uncompressed `layers` and the image config
+    /// `config` (its `rootfs` is filled in here); returns the manifest's
+    /// descriptor (without platform).
+    pub fn image_with_config(&mut self, layers: &[Layer], mut config: Value) -> io::Result<Desc> {
+        let mut diff_ids = Vec::new();
+        let mut descs = Vec::new();
+        for layer in layers {
+            let tar = layer.tar()?;
+            diff_ids.push(sha256(&tar));
+            let d = self.blob(&tar)?;
+            descs.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": tar.len()}));
+        }
+        config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+        let config = serde_json::to_vec(&config)?;
+        let cd = self.blob(&config)?;
+        let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+            "layers": descs});
+        let manifest = serde_json::to_vec(&manifest)?;
+        let md = self.blob(&manifest)?;
+        Ok(Desc {
+            json: json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": manifest.len()}),
+            digest: md,
+        })
+    }
+
     /// Write an image index over `manifests`; returns its descriptor.
     pub fn index(&self, manifests: &[Desc]) -> io::Result<Desc> {
         let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -285,4 +311,22 @@ pub fn push(layout: &Path, tag: &str, dest: &str) -> io::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `skopeo inspect --raw docker://REFERENCE` over plain HTTP (with
+/// `--creds=USER:PASS` when given): the manifest bytes the registry serves.
+pub fn raw_manifest(reference: &str, creds: Option<&str>) -> io::Result<Vec<u8>> {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--raw", "--tls-verify=false"]);
+    if let Some(c) = creds {
+        cmd.arg(format!("--creds={c}"));
+    }
+    let out = cmd.arg(format!("docker://{reference}")).output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "skopeo inspect --raw {reference} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(out.stdout)
 }

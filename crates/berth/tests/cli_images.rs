@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-
+use berth_testkit::cli::assert_ran;
 use berth_testkit::image::{Layer, OciLayout};
 use berth_testkit::registry::Registry;
 use common::{image, Berth, Bundles, Runc};
@@ -14,10 +13,14 @@ use serde_json::{json, Value};
 /// Docker's 14 default capabilities as a /proc/self/status mask.
 const DOCKER_DEFAULT_CAPS: &str = "00000000a80425fb";
 
-/// A two-layer busybox image with a config exercising the bundle rules,
-/// pushed to `registry` as `test:1`. Returns the reference.
-fn push_test_image(registry: &Registry, dir: &Path) -> String {
-    let mut layout = OciLayout::create(dir).expect("layout");
+/// A registry holding a two-layer busybox image with a config exercising
+/// the bundle rules as `test:1`, the scratch directory it was built in, and
+/// its reference.
+fn registry_with_test_image() -> (Registry, tempfile::TempDir, String) {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path().join("layout");
+    let mut layout = OciLayout::create(&dir).expect("layout");
     let base = Layer::busybox().expect("busybox layer");
     let top = Layer::new()
         .dir("srv", 0o755)
@@ -36,23 +39,8 @@ fn push_test_image(registry: &Registry, dir: &Path) -> String {
     });
     image(&mut layout, &[base, top], config, "1");
     let reference = format!("{}/test:1", registry.addr());
-    berth_testkit::image::push(dir, "1", &reference).expect("skopeo push");
-    reference
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn assert_ran(out: &std::process::Output, runtime: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{runtime} failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(out),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout(out)
+    berth_testkit::image::push(&dir, "1", &reference).expect("skopeo push");
+    (registry, work, reference)
 }
 
 #[test]
@@ -60,9 +48,7 @@ fn pull_list_inspect_tag_and_remove() {
     if !berth_testkit::require_root() {
         return;
     }
-    let registry = Registry::start();
-    let work = tempfile::tempdir().expect("tempdir");
-    let reference = push_test_image(&registry, &work.path().join("layout"));
+    let (registry, _work, reference) = registry_with_test_image();
     let berth = Berth::new();
 
     let pulled = berth.ok(&["pull", &reference]);
@@ -181,9 +167,7 @@ fn bundle_applies_the_image_config_and_runs_with_runc() {
     if !berth_testkit::require_root() {
         return;
     }
-    let registry = Registry::start();
-    let work = tempfile::tempdir().expect("tempdir");
-    let reference = push_test_image(&registry, &work.path().join("layout"));
+    let (_registry, work, reference) = registry_with_test_image();
     let berth = Berth::new();
     berth.ok(&["pull", "-q", &reference]);
     let mut bundles = Bundles::default();
@@ -267,24 +251,8 @@ fn bundle_applies_the_image_config_and_runs_with_runc() {
         "writes land in the bundle's upper dir"
     );
     {
-        let keel = common::keel_binary();
-        let state = tempfile::tempdir().expect("keel root");
-        let keel_id = berth_testkit::unique_id("berth-keel");
-        let out = std::process::Command::new(&keel)
-            .arg("--root")
-            .arg(state.path())
-            .args(["run", "-b"])
-            .arg(&dir)
-            .arg(&keel_id)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("keel");
-        let _ = std::process::Command::new(&keel)
-            .arg("--root")
-            .arg(state.path())
-            .args(["delete", "-f", &keel_id])
-            .output();
-        let out = assert_ran(&out, "keel");
+        let mut keel = common::keel();
+        let out = assert_ran(&keel.run(&dir), "keel");
         assert!(
             out.starts_with("over\n0\n/tmp\nGREETING=bye\nweb\n"),
             "keel: {out}"
@@ -334,9 +302,7 @@ fn save_and_load_round_trip() {
     if !berth_testkit::require_root() {
         return;
     }
-    let registry = Registry::start();
-    let work = tempfile::tempdir().expect("tempdir");
-    let reference = push_test_image(&registry, &work.path().join("layout"));
+    let (registry, work, reference) = registry_with_test_image();
     let berth = Berth::new();
     berth.ok(&["pull", "-q", &reference]);
     let before: Value =

@@ -10,15 +10,11 @@ use std::path::Path;
 use std::process::Command;
 
 use berth_testkit::cli::assert_ran;
-use berth_testkit::image::{sha256, Layer, OciLayout};
+use berth_testkit::image::{raw_manifest, sha256, Layer, OciLayout};
 use berth_testkit::peers::{check, Containerd, Dockerd};
 use berth_testkit::registry::Registry;
-use common::Berth;
+use common::{pushed_digest, utf8, Berth};
 use serde_json::Value;
-
-fn utf8(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
 
 /// A blob of berth's content store.
 fn stored_blob(berth: &Berth, digest: &str) -> Vec<u8> {
@@ -85,12 +81,7 @@ fn push_with_berth(registry: &Registry, work: &Path) -> Pushed {
         )),
         "{out}"
     );
-    let digest = out
-        .lines()
-        .find_map(|l| l.strip_prefix("2: digest: "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no digest line in {out}"))
-        .to_owned();
+    let digest = pushed_digest(&out, "2");
     assert_eq!(
         digest, m.digest,
         "berth pushes the manifest bytes it pulled, so the digest is skopeo's"
@@ -194,14 +185,9 @@ fn docker_and_skopeo_pull_what_berth_pushed() {
     drop(dockerd);
 
     // skopeo reads back the manifest bytes berth stored, and every blob.
-    let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{}", pushed.reference))
-        .output()
-        .expect("skopeo inspect");
     assert_eq!(
-        assert_ran(&raw, "skopeo inspect --raw").as_bytes(),
-        &manifest[..],
+        raw_manifest(&pushed.reference, None).expect("skopeo inspect --raw"),
+        manifest,
         "the registry serves berth's manifest blob byte for byte"
     );
     let copy = work.path().join("copy");
@@ -356,14 +342,9 @@ fn berth_pushes_the_host_manifest_of_a_multi_platform_image() {
         out.contains(&format!("1: digest: {} ", host.digest)),
         "berth pulled this machine's manifest, and pushes it (not the index), as docker does: {out}"
     );
-    let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{target}"))
-        .output()
-        .expect("skopeo inspect");
     assert_eq!(
-        assert_ran(&raw, "skopeo inspect --raw").as_bytes(),
-        &stored_blob(&berth, &host.digest)[..]
+        raw_manifest(&target, None).expect("skopeo inspect --raw"),
+        stored_blob(&berth, &host.digest)
     );
 
     let dockerd = Dockerd::start(&[]).expect("dockerd");
@@ -422,12 +403,7 @@ fn docker_pulls_what_berth_imported_and_pushed_behind_basic_auth() {
     let login = berth.ok(&["login", "-u", "pusher", "-p", "s3cret", registry.addr()]);
     assert!(login.contains("Login Succeeded"), "{login}");
     let out = berth.ok(&["push", &reference]);
-    let digest = out
-        .lines()
-        .find_map(|l| l.strip_prefix("1: digest: "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no digest line in {out}"))
-        .to_owned();
+    let digest = pushed_digest(&out, "1");
 
     let dockerd = Dockerd::start(&[]).expect("dockerd");
     let docker_config = work.path().join("docker-config");

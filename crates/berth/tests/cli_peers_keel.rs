@@ -4,18 +4,12 @@
 
 mod common;
 
-use std::path::Path;
-
-use berth_testkit::cli::{assert_ran, Keel};
+use berth_testkit::cli::assert_ran;
 use berth_testkit::image::{Layer, OciLayout};
 use berth_testkit::peers::{busybox_docker_archive, check, Dockerd};
 use berth_testkit::registry::Registry;
-use common::{image, Berth, Bundles};
+use common::{image, pushed_digest, utf8, Berth, Bundles};
 use serde_json::{json, Value};
-
-fn utf8(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
 
 #[test]
 fn keel_runs_what_skopeo_pushed_and_berth_pulled() {
@@ -56,7 +50,7 @@ fn keel_runs_what_skopeo_pushed_and_berth_pulled() {
     berth.ok(&["pull", "-q", &reference]);
 
     let mut bundles = Bundles::default();
-    let mut keel = Keel::beside(Path::new(env!("CARGO_BIN_EXE_berth")));
+    let mut keel = common::keel();
     let bundle = work.path().join("bundle");
     bundles.track(&bundle);
     berth.ok(&["bundle", &reference, utf8(&bundle)]);
@@ -152,7 +146,7 @@ fn docker_images_go_through_berth_and_back() {
         "berth images lists it under docker's image id {docker_id}: {listed}"
     );
     let mut bundles = Bundles::default();
-    let mut keel = Keel::beside(Path::new(env!("CARGO_BIN_EXE_berth")));
+    let mut keel = common::keel();
     let bundle = work.path().join("bundle");
     bundles.track(&bundle);
     berth.ok(&["bundle", "peerbox:committed", utf8(&bundle)]);
@@ -182,11 +176,7 @@ fn docker_images_go_through_berth_and_back() {
     assert_ran(&pulled, &format!("docker pull (log: {})", dockerd.log()));
     let id = check(docker().args(["image", "inspect", "-f", "{{.Id}}", &back]));
     assert_eq!(id.trim(), docker_id);
-    let digest = pushed
-        .lines()
-        .find_map(|l| l.strip_prefix("1: digest: "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("digest");
+    let digest = pushed_digest(&pushed, "1");
     let repo_digests =
         check(docker().args(["image", "inspect", "-f", "{{json .RepoDigests}}", &back]));
     assert!(

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Context;
-use berth_image::store::ImageStore;
+use berth_image::store::{ImageRecord, ImageStore};
 use berth_image::Reference;
 use serde_json::json;
 
@@ -40,10 +40,7 @@ fn summaries(store: &ImageStore) -> anyhow::Result<Vec<Summary>> {
                 let config = store
                     .config(&record)
                     .with_context(|| format!("reading the config of image {id}"))?;
-                let size = store
-                    .layer_dirs(&record)
-                    .map(|dirs| dirs.iter().map(|d| disk_usage(d)).sum())
-                    .unwrap_or(0);
+                let size = image_size(store, &record);
                 seen.insert(id.clone(), (config.created().clone(), size));
                 (config.created().clone(), size)
             }
@@ -81,6 +78,14 @@ fn summaries(store: &ImageStore) -> anyhow::Result<Vec<Summary>> {
             .then_with(|| a.tag.cmp(&b.tag))
     });
     Ok(out)
+}
+
+/// Bytes of an image's unpacked layers (0 when they cannot be listed).
+pub fn image_size(store: &ImageStore, record: &ImageRecord) -> u64 {
+    store
+        .layer_dirs(record)
+        .map(|dirs| dirs.iter().map(|d| disk_usage(d)).sum())
+        .unwrap_or(0)
 }
 
 /// Bytes used by the regular files under `dir` (what Docker calls the size

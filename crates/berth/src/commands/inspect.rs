@@ -5,7 +5,7 @@ use berth_image::store::ImageStore;
 use berth_image::Reference;
 use serde_json::{json, Map, Value};
 
-use super::images::disk_usage;
+use super::images::image_size;
 use crate::cli::InspectArgs;
 use crate::format;
 
@@ -61,10 +61,7 @@ pub fn inspect(store: &ImageStore, name: &str) -> anyhow::Result<Value> {
             }
         }
     }
-    let size: u64 = store
-        .layer_dirs(&record)
-        .map(|dirs| dirs.iter().map(|d| disk_usage(d)).sum())
-        .unwrap_or(0);
+    let size = image_size(store, &record);
     let image_config = config.config().clone().unwrap_or_default();
     let as_set = |list: &Option<Vec<String>>| {
         list.as_ref().map(|items| {

@@ -19,7 +19,7 @@ pub async fn run(store: &ImageStore, args: &PullArgs) -> anyhow::Result<()> {
     let reference = Reference::parse(&args.reference)?;
     let platform = match &args.platform {
         Some(text) => parse_platform(text)?,
-        None => host_platform(),
+        None => Platform::host(),
     };
     if !args.quiet {
         if !args.reference.contains(':') && !args.reference.contains('@') {
@@ -60,23 +60,6 @@ pub async fn run(store: &ImageStore, args: &PullArgs) -> anyhow::Result<()> {
     }
     println!("{reference}");
     Ok(())
-}
-
-/// The machine's platform, in OCI names.
-pub fn host_platform() -> Platform {
-    let architecture = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    };
-    let variant = (architecture == "arm64").then(|| "v8".to_owned());
-    Platform {
-        os: "linux".into(),
-        architecture: architecture.into(),
-        variant,
-    }
 }
 
 /// `os/arch[/variant]` (`linux/amd64`, `linux/arm/v7`); `arch` alone means linux.

@@ -41,7 +41,7 @@ fn check_not_in_use(store: &ImageStore, image: &str) -> anyhow::Result<()> {
             "conflict: unable to delete {} (cannot be forced) - image is being used by bundle {} ({}): run `berth unbundle` first",
             short_id(&id),
             user.dir.display(),
-            &user.id[..user.id.len().min(12)]
+            short_id(&user.id)
         );
     }
     Ok(())

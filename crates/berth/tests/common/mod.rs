@@ -153,36 +153,14 @@ impl Drop for Runc {
 /// Write an image with `config` (the image config's `config` object) over
 /// `layers` into `layout`, tag it `tag`.
 pub fn image(layout: &mut OciLayout, layers: &[Layer], config: Value, tag: &str) -> Desc {
-    let mut diff_ids = Vec::new();
-    let mut descs = Vec::new();
-    for layer in layers {
-        let tar = layer.tar().expect("layer tar");
-        diff_ids.push(berth_testkit::image::sha256(&tar));
-        let digest = layout.blob(&tar).expect("layer blob");
-        descs.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": tar.len()}));
-    }
     let config = json!({
         "architecture": host_arch(),
         "os": "linux",
         "created": "2024-01-01T00:00:00Z",
         "config": config,
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "berth tests"}],
     });
-    let config = serde_json::to_vec(&config).expect("config json");
-    let config_digest = layout.blob(&config).expect("config blob");
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": descs,
-    });
-    let manifest = serde_json::to_vec(&manifest).expect("manifest json");
-    let digest = layout.blob(&manifest).expect("manifest blob");
-    let desc = Desc {
-        json: json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest.len()}),
-        digest,
-    };
+    let desc = layout.image_with_config(layers, config).expect("image");
     layout.tag(tag, &desc).expect("tag");
     desc
 }
@@ -195,8 +173,24 @@ pub fn host_arch() -> &'static str {
     }
 }
 
-/// The keel binary beside `berth` (built when missing; the test fails when
-/// it cannot be, rather than skipping keel).
-pub fn keel_binary() -> PathBuf {
-    berth_testkit::cli::keel_binary(Path::new(env!("CARGO_BIN_EXE_berth")))
+/// keel beside `berth` with a private state root (built when missing; the
+/// test fails when it cannot be, rather than skipping keel).
+pub fn keel() -> berth_testkit::cli::Keel {
+    berth_testkit::cli::Keel::beside(Path::new(env!("CARGO_BIN_EXE_berth")))
+}
+
+/// A path as the `&str` argument the CLI takes.
+pub fn utf8(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// The manifest digest on the `TAG: digest: sha256:… size: …` line of
+/// `berth push` output.
+pub fn pushed_digest(out: &str, tag: &str) -> String {
+    let prefix = format!("{tag}: digest: ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest line in {out}"))
+        .to_owned()
 }
